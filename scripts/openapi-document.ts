@@ -1,0 +1,19 @@
+import { buildApp } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
+import { createLogger } from "../src/logger.js";
+import { openPglite } from "../src/store/pglite.js";
+
+/** The OpenAPI document exactly as the server serves it, formatted for committing. */
+export async function generateOpenApi(): Promise<string> {
+  // The routes need a store to be built; none of them runs here.
+  const db = await openPglite({ dataDir: null });
+  try {
+    const app = await buildApp({ config: loadConfig({ DATABASE_URL: "memory:" }), db, logger: createLogger("silent") });
+    await app.ready();
+    const doc = app.swagger();
+    await app.close();
+    return `${JSON.stringify(doc, null, 2)}\n`;
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,61 @@
+import { Command } from "commander";
+import { newToken } from "./admin-token.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { startServer, stopOnSignals } from "./server.js";
+import { openStore } from "./store/index.js";
+import { migrate } from "./store/migrate.js";
+
+function fail(err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`tenant-registry: ${err.message}\n  See .env.example for every setting.\n`);
+    process.exit(2);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`tenant-registry: ${message}\n`);
+  process.exit(1);
+}
+
+export function buildCli(): Command {
+  const program = new Command("tenant-registry")
+    .description("System of record for tenants, entitlements, API keys and audit.")
+    .showHelpAfterError();
+
+  program
+    .command("serve", { isDefault: true })
+    .description("Run the HTTP server (settings from the environment, see .env.example).")
+    .addHelpText("after", "\nExample:\n  PORT=8080 tenant-registry serve")
+    .action(async () => {
+      const config = loadConfig();
+      const log = createLogger(config.logLevel);
+      const running = await startServer(config, log);
+      stopOnSignals(running, config, log);
+    });
+
+  program
+    .command("migrate")
+    .description("Apply pending database migrations and exit (safe to run from several places at once).")
+    .addHelpText("after", "\nExample:\n  DATABASE_URL=postgres://localhost/registry tenant-registry migrate")
+    .action(async () => {
+      const config = loadConfig(process.env, { requireAdminToken: false });
+      const db = await openStore(config, () => {});
+      try {
+        const applied = await migrate(db);
+        process.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "up to date\n");
+      } finally {
+        await db.close();
+      }
+    });
+
+  program
+    .command("token")
+    .description("Print a strong random token for REGISTRY_ADMIN_TOKEN or REGISTRY_TOKENS.")
+    .addHelpText("after", "\nExample:\n  export REGISTRY_ADMIN_TOKEN=$(tenant-registry token)")
+    .action(() => {
+      process.stdout.write(`${newToken()}\n`);
+    });
+
+  return program;
+}
+
+buildCli().parseAsync(process.argv).catch(fail);

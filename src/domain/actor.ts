@@ -1,0 +1,21 @@
+import type { AuditInput } from "../store/audit.js";
+
+/**
+ * Who is acting. `principal` is the authenticated token's name; `actorId` is
+ * the audit actor: the principal itself, or the human named by X-Actor-Id.
+ */
+export interface Actor {
+  principal: string;
+  actorId: string;
+}
+
+/** The actor fields of a registry-written audit event. */
+export function auditActor(actor: Actor, metadata: Record<string, unknown> = {}): Pick<AuditInput, "actor_id" | "metadata"> {
+  return {
+    actor_id: actor.actorId,
+    metadata: actor.actorId === actor.principal ? metadata : { ...metadata, principal: actor.principal },
+  };
+}
+
+/** The actor used for work the service does by itself (seeding, sweeps). */
+export const SYSTEM_ACTOR: Actor = { principal: "system", actorId: "system" };

@@ -1,0 +1,33 @@
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { FastifyInstance } from "fastify";
+
+export const OPENAPI_INFO = {
+  title: "tenant-registry",
+  version: "1.0.0",
+  description:
+    "System of record for tenants, their product entitlements, API keys and an append-only audit trail. " +
+    "Every /v1 endpoint needs `Authorization: Bearer <token>`; each operation lists the roles it allows. " +
+    "Errors are RFC 9457 problem details with a stable `code`.",
+};
+
+/** OpenAPI 3.1 from the route schemas, served at /openapi.json, with a docs page at /docs. */
+export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: OPENAPI_INFO,
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
+    transform: ({ schema, url, route }) => {
+      const roles = route.config?.roles;
+      if (!roles || !schema) return { schema, url };
+      const s = schema as Record<string, unknown>;
+      const description = [s.description, `Roles: ${roles.join(", ")}.`].filter(Boolean).join("\n\n");
+      return { schema: { ...s, description, security: [{ bearer: [] }] }, url };
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true } });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+}

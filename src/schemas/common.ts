@@ -1,0 +1,48 @@
+import { type TSchema, Type } from "@sinclair/typebox";
+import { ERROR_CODES } from "../domain/errors.js";
+
+/** A string enum, shown as `enum` in the OpenAPI document (not a union of consts). */
+export const StringEnum = <const T extends readonly string[]>(values: T, options: { description?: string } = {}) =>
+  Type.Unsafe<T[number]>({ type: "string", enum: [...values], ...options });
+
+export const Uuid = Type.String({ format: "uuid", description: "A UUID." });
+export const Timestamp = Type.String({ format: "date-time", description: "RFC 3339 date-time, UTC." });
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const Cursor = Type.String({
+  minLength: 1,
+  maxLength: 512,
+  description: "Opaque cursor from a previous page's `next_cursor`.",
+});
+export const NextCursor = Nullable(
+  Type.String({ description: "Pass as `cursor` to get the next page; null when there are no more rows now." }),
+);
+
+export const limitParam = (dflt: number, max: number) =>
+  Type.Integer({ minimum: 1, maximum: max, default: dflt, description: `Page size, 1 to ${max} (default ${dflt}).` });
+
+export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
+
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: "A URI naming the problem type." }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: StringEnum(ERROR_CODES, { description: "Stable machine-readable code." }),
+    request_id: Type.Optional(Type.String({ description: "The request id, also in the logs." })),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          field: Type.String({ description: "Where the bad value is, e.g. `body/slug`." }),
+          message: Type.String(),
+        }),
+        { description: "For invalid_input: each bad field." },
+      ),
+    ),
+  },
+  { $id: "Problem", title: "Problem", description: "RFC 9457 problem details." },
+);
+
+/** Reference to the shared problem schema, used in every route's error responses. */
+export const ProblemRef = Type.Ref(Problem);

@@ -1,0 +1,95 @@
+import { AppError } from "../domain/errors.js";
+
+/**
+ * Postgres SQLSTATEs we act on. Everything a driver throws passes through
+ * `translateDbError`, the one place database failures become domain errors.
+ */
+export const PG = {
+  UNIQUE_VIOLATION: "23505",
+  FOREIGN_KEY_VIOLATION: "23503",
+  CHECK_VIOLATION: "23514",
+  NOT_NULL_VIOLATION: "23502",
+  INVALID_TEXT_REPRESENTATION: "22P02",
+  CHARACTER_NOT_IN_REPERTOIRE: "22021",
+  UNTRANSLATABLE_CHARACTER: "22P05",
+  DATETIME_OVERFLOW: "22008",
+  NUMERIC_OUT_OF_RANGE: "22003",
+  STRING_TOO_LONG: "22001",
+  SERIALIZATION_FAILURE: "40001",
+  DEADLOCK_DETECTED: "40P01",
+  QUERY_CANCELED: "57014",
+  ADMIN_SHUTDOWN: "57P01",
+  CRASH_SHUTDOWN: "57P02",
+  CANNOT_CONNECT_NOW: "57P03",
+  TOO_MANY_CONNECTIONS: "53300",
+} as const;
+
+/** Messages for constraint names, so a conflict tells the caller what clashed. */
+const CONSTRAINT_DETAIL: Record<string, string> = {
+  tenants_slug_key: "a tenant with this slug already exists",
+  tenants_contract_range: "contract_end must not be before contract_start",
+  api_keys_prefix_key: "an API key with this prefix already exists",
+  entitlements_tenant_id_fkey: "tenant not found",
+  entitlements_product_fkey: "product not found",
+  api_keys_tenant_id_fkey: "tenant not found",
+  api_keys_product_fkey: "product not found",
+  audit_events_tenant_id_fkey: "tenant not found",
+  audit_events_product_fkey: "product not found",
+};
+
+interface DriverError {
+  code?: string;
+  constraint?: string;
+  message?: string;
+}
+
+const CONNECTION_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"]);
+
+export function translateDbError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = (err ?? {}) as DriverError;
+  const code = e.code ?? "";
+  const constraint = e.constraint;
+  const known = constraint ? CONSTRAINT_DETAIL[constraint] : undefined;
+  switch (code) {
+    case PG.UNIQUE_VIOLATION:
+      return new AppError("conflict", known ?? "the resource already exists", { constraint });
+    case PG.FOREIGN_KEY_VIOLATION:
+      return new AppError("not_found", known ?? "a referenced resource was not found", { constraint });
+    case PG.CHECK_VIOLATION:
+    case PG.NOT_NULL_VIOLATION:
+      return new AppError("invalid_input", known ?? "the value breaks a rule of the resource", { constraint });
+    case PG.INVALID_TEXT_REPRESENTATION:
+    case PG.CHARACTER_NOT_IN_REPERTOIRE:
+    case PG.UNTRANSLATABLE_CHARACTER:
+    case PG.DATETIME_OVERFLOW:
+    case PG.NUMERIC_OUT_OF_RANGE:
+    case PG.STRING_TOO_LONG:
+      return new AppError("invalid_input", "a value could not be stored (bad characters or out of range)");
+    case PG.SERIALIZATION_FAILURE:
+    case PG.DEADLOCK_DETECTED:
+      return new AppError("conflict", "a concurrent change got in the way; retry the request");
+  }
+  if (
+    code.startsWith("08") ||
+    code === PG.QUERY_CANCELED ||
+    code === PG.ADMIN_SHUTDOWN ||
+    code === PG.CRASH_SHUTDOWN ||
+    code === PG.CANNOT_CONNECT_NOW ||
+    code === PG.TOO_MANY_CONNECTIONS ||
+    CONNECTION_CODES.has(code) ||
+    isConnectionMessage(e.message)
+  ) {
+    return new AppError("unavailable", "the database is unavailable; retry shortly", { retryAfterSeconds: 1 });
+  }
+  const wrapped = new AppError("internal", "internal error");
+  wrapped.cause = err;
+  return wrapped;
+}
+
+function isConnectionMessage(message: string | undefined): boolean {
+  if (!message) return false;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout|Query read timeout|Cannot use a pool after calling end|PGlite is closed/i.test(
+    message,
+  );
+}

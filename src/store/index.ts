@@ -1,0 +1,14 @@
+import type { Config } from "../config.js";
+import type { Db } from "./db.js";
+import { openPg } from "./pg.js";
+import { openPglite } from "./pglite.js";
+
+export type { Db, Queryable } from "./db.js";
+
+/** The store the settings name: PostgreSQL when DATABASE_URL is a URL, else embedded PGlite. */
+export async function openStore(config: Config, onError: (err: Error) => void): Promise<Db> {
+  if (config.store.engine === "postgres") {
+    return openPg({ url: config.store.url, poolSize: config.poolSize, timeoutMs: config.dbTimeoutMs, onError });
+  }
+  return openPglite({ dataDir: config.store.dataDir });
+}

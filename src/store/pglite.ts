@@ -1,0 +1,77 @@
+import { mkdirSync } from "node:fs";
+import { PGlite, types } from "@electric-sql/pglite";
+import type { Db, Queryable, Row } from "./db.js";
+import { translateDbError } from "./errors.js";
+
+export interface PgliteOptions {
+  /** A directory to persist in, or null for memory. */
+  dataDir: string | null;
+  /** A dumped data dir to start from (tests: skips initdb). */
+  loadDataDir?: Blob;
+}
+
+// PGlite returns int8 as number or BigInt; pg as string. Make it a string here too.
+const parsers = { [types.INT8]: (v: string) => v };
+
+interface PgliteLike {
+  query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
+  exec(sql: string): Promise<unknown>;
+}
+
+function wrap(conn: PgliteLike): Queryable {
+  return {
+    async query<R extends Row>(text: string, values?: readonly unknown[]) {
+      try {
+        const res = await conn.query<R>(text, values as unknown[] | undefined);
+        return res.rows;
+      } catch (err) {
+        throw translateDbError(err);
+      }
+    },
+    async exec(sql: string) {
+      try {
+        await conn.exec(sql);
+      } catch (err) {
+        throw translateDbError(err);
+      }
+    },
+  };
+}
+
+export interface PgliteDb extends Db {
+  /** The data dir as a tarball; tests load it instead of running initdb per file. */
+  dumpDataDir(): Promise<Blob>;
+}
+
+export async function openPglite(opts: PgliteOptions): Promise<PgliteDb> {
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  const pglite = await PGlite.create({
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
+    parsers,
+  });
+  const base = wrap(pglite);
+  return {
+    engine: "pglite",
+    ...base,
+    // PGlite has one connection: a transaction holds it, other queries wait.
+    tx: (fn) =>
+      pglite
+        .transaction((tx) => fn(wrap(tx as unknown as PgliteLike)))
+        .catch((err: unknown) => {
+          throw translateDbError(err);
+        }),
+    async listen(channel, onMessage) {
+      // In-process: notifications cannot be lost, so there is nothing to reset.
+      const unlisten = await pglite.listen(channel, onMessage);
+      return async () => {
+        if (!pglite.closed) await unlisten();
+      };
+    },
+    stats: () => ({ total: 1, idle: 1, waiting: 0 }),
+    dumpDataDir: () => pglite.dumpDataDir("none"),
+    async close() {
+      if (!pglite.closed) await pglite.close();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+const token = "a".repeat(20);
+
+describe("config", () => {
+  it("defaults to the embedded store in ./data on 127.0.0.1:8080", () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe("127.0.0.1");
+    expect(c.store).toEqual({ engine: "pglite", dataDir: "./data" });
+    expect(c.principals).toEqual([]);
+  });
+
+  it("memory: is the embedded engine without a data dir", () => {
+    expect(loadConfig({ DATABASE_URL: "memory:" }).store).toEqual({ engine: "pglite", dataDir: null });
+  });
+
+  it("rejects a bad value with a message naming the setting and the fix", () => {
+    expect(() => loadConfig({ PORT: "eighty" })).toThrow(/PORT="eighty": expected an integer from 0 to 65535/);
+    expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);
+    expect(() => loadConfig({ LOG_LEVEL: "loud" })).toThrow(ConfigError);
+  });
+
+  it("refuses PostgreSQL without an admin token, saying how to make one", () => {
+    expect(() => loadConfig({ DATABASE_URL: "postgres://localhost/x" })).toThrow(/REGISTRY_ADMIN_TOKEN is required[\s\S]*token/);
+    expect(loadConfig({ DATABASE_URL: "postgres://localhost/x", REGISTRY_ADMIN_TOKEN: token }).store.engine).toBe("postgres");
+  });
+
+  it("parses REGISTRY_TOKENS as name:role:token and checks each", () => {
+    const c = loadConfig({ REGISTRY_TOKENS: `billing:service:${token}b, audit:auditor:${token}c` });
+    expect(c.principals.map((p) => [p.name, p.role])).toEqual([
+      ["billing", "service"],
+      ["audit", "auditor"],
+    ]);
+    expect(() => loadConfig({ REGISTRY_TOKENS: `x:root:${token}` })).toThrow(/role must be one of admin, service, auditor/);
+    expect(() => loadConfig({ REGISTRY_TOKENS: "x:service:short" })).toThrow(/at least 16/);
+    expect(() => loadConfig({ REGISTRY_TOKENS: "x:service" })).toThrow(/name:role:token/);
+    expect(() => loadConfig({ REGISTRY_ADMIN_TOKEN: token, REGISTRY_TOKENS: `admin:auditor:${token}x` })).toThrow(/used twice/);
+    expect(() => loadConfig({ REGISTRY_TOKENS: `a:service:${token},b:auditor:${token}` })).toThrow(/reuses/);
+  });
+
+  it("never echoes a token in its errors", () => {
+    const secret = "s3cret-value-that-is-long";
+    try {
+      loadConfig({ REGISTRY_TOKENS: `x:root:${secret}` });
+    } catch (err) {
+      expect(String(err)).not.toContain(secret);
+    }
+  });
+});

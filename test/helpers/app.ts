@@ -1,0 +1,70 @@
+import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
+import type { LightMyRequestResponse } from "fastify";
+import { buildApp } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import type { App } from "../../src/http/types.js";
+import { createLogger } from "../../src/logger.js";
+import type { Engine } from "../../src/store/db.js";
+import { openTestDb, type TestDb } from "./db.js";
+
+export const newTestToken = () => randomBytes(24).toString("base64url");
+
+export interface TestApp {
+  app: App;
+  store: TestDb;
+  tokens: { admin: string; service: string; auditor: string };
+  /** Everything the app logged, as raw lines (to prove secrets never reach a log). */
+  logs: string[];
+  /** inject with a role's bearer token. */
+  call(
+    role: "admin" | "service" | "auditor" | null,
+    method: string,
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export async function openTestApp(engine: Engine, store?: TestDb): Promise<TestApp> {
+  const s = store ?? (await openTestDb(engine));
+  const tokens = { admin: newTestToken(), service: newTestToken(), auditor: newTestToken() };
+  const config = loadConfig({
+    DATABASE_URL: s.url ?? "memory:",
+    REGISTRY_ADMIN_TOKEN: tokens.admin,
+    REGISTRY_TOKENS: `products:service:${tokens.service},compliance:auditor:${tokens.auditor}`,
+    LOG_LEVEL: "info",
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(chunk.toString("utf8"));
+      cb();
+    },
+  });
+  const app = await buildApp({ config, db: s.db, logger: createLogger("info", sink) });
+  await app.ready();
+  return {
+    app,
+    store: s,
+    tokens,
+    logs,
+    call(role, method, url, body, headers = {}) {
+      return app.inject({
+        method: method as "GET",
+        url,
+        headers: { ...(role ? { authorization: `Bearer ${tokens[role]}` } : {}), ...headers },
+        ...(body !== undefined ? { payload: body as object } : {}),
+      });
+    },
+    async close() {
+      await app.close();
+      if (!store) await s.close();
+    },
+  };
+}
+
+let n = 0;
+/** A slug no other test uses. */
+export const uniqueSlug = (prefix = "t") => `${prefix}-${process.pid}-${Date.now().toString(36)}-${(n++).toString(36)}`;
