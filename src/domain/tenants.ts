@@ -1,6 +1,7 @@
 import type { Tenant, TenantCreate, TenantPatch } from "../schemas/tenant.js";
 import { auditInsert } from "../store/audit.js";
 import type { Queryable } from "../store/db.js";
+import { notifyVerifyChange } from "../store/notify.js";
 import { TENANT_PATCHABLE, tenantFindByIdForUpdate, tenantInsert, tenantSetStatus, tenantUpdate } from "../store/tenants.js";
 import { type Actor, auditActor } from "./actor.js";
 import { AppError, conflict, notFound } from "./errors.js";
@@ -68,5 +69,6 @@ export async function cancelTenant(q: Queryable, id: string, actor: Actor): Prom
   if (before.status === "cancelled") return { value: before, changed: false };
   const tenant = await tenantSetStatus(q, id, "cancelled");
   await auditInsert(q, [{ ...target(tenant), action: "tenant.cancelled", ...auditActor(actor, { from: before.status }) }]);
+  await notifyVerifyChange(q, { tenant_id: id });
   return { value: tenant, changed: true };
 }

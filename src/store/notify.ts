@@ -1,0 +1,16 @@
+import type { Queryable } from "./db.js";
+
+/**
+ * Verify answers are cached in every instance. Any change that can flip one
+ * (a key revoked, a tenant cancelled, an entitlement changed) announces
+ * itself on this channel from inside its transaction; PostgreSQL delivers
+ * the notification to every listening instance when, and only if, the
+ * transaction commits.
+ */
+export const VERIFY_CHANNEL = "tenant_registry_verify";
+
+export type VerifyChange = { tenant_id: string } | { key_id: string };
+
+export async function notifyVerifyChange(q: Queryable, change: VerifyChange): Promise<void> {
+  await q.query("SELECT pg_notify($1, $2)", [VERIFY_CHANNEL, JSON.stringify(change)]);
+}
