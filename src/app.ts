@@ -4,8 +4,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import FindMyWay from "find-my-way";
 import type { Config } from "./config.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
+import { AuthFailureLimiter } from "./http/auth-limit.js";
 import { problem, registerErrorHandling, sendProblem } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
+import { metricsRoutes, registerMetrics } from "./http/metrics.js";
 import { registerOpenApi } from "./http/openapi.js";
 import { tenantRoutes } from "./http/tenants.js";
 import type { App, Deps } from "./http/types.js";
@@ -50,6 +52,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     },
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     forceCloseConnections: "idle",
+    trustProxy: opts.config.trustProxy,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const deps: Deps = { config: opts.config, db: opts.db };
@@ -67,7 +70,12 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   registerValidation(app);
   registerErrorHandling(app);
   registerJsonParser(app);
-  registerAuth(app, { tokens: new TokenTable(opts.config.principals) });
+  const metrics = registerMetrics(app, opts.db);
+  registerAuth(app, {
+    tokens: new TokenTable(opts.config.principals),
+    limiter: new AuthFailureLimiter(opts.config.authFailureLimit),
+    onFailure: (reason) => metrics.authFailures.inc({ reason }),
+  });
   for (const schema of [Problem, Tenant, AuditEvent]) app.addSchema(schema);
 
   app.addHook("onSend", async (req, reply) => {
@@ -79,6 +87,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
 
   await registerOpenApi(app);
   await app.register(healthRoutes, deps);
+  await app.register(metricsRoutes);
   await app.register(tenantRoutes, deps);
 
   registerNotFound(app, routeTable);

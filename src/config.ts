@@ -22,6 +22,8 @@ const EnvSchema = Type.Object({
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
+  AUTH_FAILURE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
+  TRUST_PROXY: Type.String({ default: "false" }),
 });
 
 const HINTS: Record<string, string> = {
@@ -31,6 +33,8 @@ const HINTS: Record<string, string> = {
   DATABASE_POOL_SIZE: "an integer from 1 to 200",
   DATABASE_TIMEOUT_MS: "milliseconds, from 100 to 600000",
   SHUTDOWN_TIMEOUT_MS: "milliseconds, from 100 to 600000",
+  AUTH_FAILURE_LIMIT: "failed authentications per client address per minute, an integer of at least 1",
+  TRUST_PROXY: "false, true (trust every proxy), or comma-separated proxy addresses/CIDRs",
 };
 
 export interface Principal {
@@ -53,6 +57,9 @@ export interface Config {
   poolSize: number;
   dbTimeoutMs: number;
   shutdownTimeoutMs: number;
+  authFailureLimit: number;
+  /** Fastify's trustProxy: whose X-Forwarded-For to believe for the client address. */
+  trustProxy: boolean | string[];
 }
 
 export class ConfigError extends Error {
@@ -125,7 +132,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     poolSize: s.DATABASE_POOL_SIZE,
     dbTimeoutMs: s.DATABASE_TIMEOUT_MS,
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
+    authFailureLimit: s.AUTH_FAILURE_LIMIT,
+    trustProxy: parseTrustProxy(s.TRUST_PROXY),
   };
+}
+
+function parseTrustProxy(value: string): boolean | string[] {
+  const v = value.trim();
+  if (v === "false" || v === "") return false;
+  if (v === "true") return true;
+  const list = v.split(",").map((x) => x.trim());
+  if (list.every((x) => /^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(x))) return list;
+  throw new ConfigError(`TRUST_PROXY=${JSON.stringify(value)}: expected ${HINTS.TRUST_PROXY}`);
 }
 
 function checkToken(where: string, token: string): void {

@@ -1,9 +1,10 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { Principal } from "../config.js";
 import type { Actor } from "../domain/actor.js";
 import { AppError } from "../domain/errors.js";
 import type { Role } from "../domain/roles.js";
+import type { AuthFailureLimiter } from "./auth-limit.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -40,30 +41,40 @@ export class TokenTable {
   }
 }
 
+/** Paths that must declare roles: the API and the metrics. */
+export const isProtectedPath = (url: string) => url.startsWith("/v1/") || url === "/metrics";
+
 const BEARER = /^Bearer ([\x21-\x7e]+)$/i;
 const ACTOR_ID = /^[^\p{Cc}]{1,200}$/u;
 
 export interface AuthOptions {
   tokens: TokenTable;
-  /** Called on every failed authentication (rate limiting, metrics). */
-  onFailure?: (req: FastifyRequest) => void;
+  limiter: AuthFailureLimiter;
+  /** Called on every refused authentication (metrics). */
+  onFailure?: (reason: "missing" | "invalid" | "rate_limited") => void;
 }
 
 export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
   app.decorateRequest("actor", null as unknown as Actor);
   app.addHook("onRoute", (route) => {
-    if (route.url.startsWith("/v1") && !route.config?.roles) {
+    if (isProtectedPath(route.url) && !route.config?.roles) {
       throw new Error(`route ${route.method} ${route.url} declares no roles`);
     }
   });
   app.addHook("onRequest", async (req) => {
     const roles = req.routeOptions.config.roles;
     if (!roles) return;
+    const wait = opts.limiter.retryAfter(req.ip);
+    if (wait > 0) {
+      opts.onFailure?.("rate_limited");
+      throw new AppError("rate_limited", "too many failed authentications from this address; retry later", { retryAfterSeconds: wait });
+    }
     const header = req.headers.authorization;
     const match = header ? BEARER.exec(header) : null;
     const principal = match?.[1] ? opts.tokens.find(match[1]) : undefined;
     if (!principal) {
-      opts.onFailure?.(req);
+      opts.limiter.recordFailure(req.ip);
+      opts.onFailure?.(header ? "invalid" : "missing");
       throw new AppError("unauthorized", header ? "the bearer token is not valid" : "missing Authorization: Bearer <token>");
     }
     if (!roles.includes(principal.role)) {

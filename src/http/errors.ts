@@ -138,9 +138,9 @@ function clientMessage(fe: FastifyError): string {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, req, reply) => {
     const body = toProblem(err, req.log);
-    if (body.code === "unavailable") reply.header("retry-after", String((err as AppError).extra?.retryAfterSeconds ?? 1));
-    if (body.code === "rate_limited" && err instanceof AppError && err.extra.retryAfterSeconds) {
-      reply.header("retry-after", String(err.extra.retryAfterSeconds));
+    if (body.code === "unavailable" || body.code === "rate_limited") {
+      const seconds = err instanceof AppError ? err.extra.retryAfterSeconds : undefined;
+      reply.header("retry-after", String(seconds ?? 1));
     }
     return sendProblem(req, reply, body);
   });

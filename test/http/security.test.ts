@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROLES } from "../../src/domain/roles.js";
+import { isProtectedPath } from "../../src/http/auth.js";
 import { openTestApp, type TestApp } from "../helpers/app.js";
 
 /**
@@ -26,10 +27,11 @@ describe("security: every protected route", () => {
     expect(urls.length).toBeGreaterThanOrEqual(7);
   });
 
-  it("every /v1 route declares roles, and only /v1 routes are protected", () => {
+  it("every /v1 route (and /metrics) declares roles; health, docs and the document are open", () => {
     for (const r of t.app.routeTable) {
-      expect(Boolean(r.roles), `${r.method} ${r.url}`).toBe(r.url.startsWith("/v1"));
+      expect(Boolean(r.roles), `${r.method} ${r.url}`).toBe(isProtectedPath(r.url));
     }
+    expect(isProtectedPath("/healthz") || isProtectedPath("/readyz") || isProtectedPath("/openapi.json")).toBe(false);
   });
 
   it("401 without a token, with a wrong token, and with a malformed header; 403 for a role not allowed", async () => {

@@ -1,0 +1,88 @@
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { Db } from "../store/db.js";
+import type { App } from "./types.js";
+
+/**
+ * Prometheus metrics (prom-client), one registry per app so tests and
+ * several apps in one process do not share counters. Other modules record
+ * through `app.metrics`.
+ */
+export interface Metrics {
+  registry: Registry;
+  authFailures: Counter<"reason">;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    metrics: Metrics;
+  }
+}
+
+export function registerMetrics(app: FastifyInstance, db: Db): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "tenant_registry_" });
+  const requests = new Counter({
+    name: "tenant_registry_http_requests_total",
+    help: "HTTP requests by method, route pattern and status.",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "tenant_registry_http_request_duration_seconds",
+    help: "HTTP request latency by method, route pattern and status.",
+    labelNames: ["method", "route", "status"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const authFailures = new Counter({
+    name: "tenant_registry_auth_failures_total",
+    help: "Requests refused by authentication, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: "tenant_registry_db_pool_connections",
+    help: "Database connections by state (PGlite: one connection).",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      const s = db.stats();
+      this.set({ state: "total" }, s.total);
+      this.set({ state: "idle" }, s.idle);
+      this.set({ state: "waiting_clients" }, s.waiting);
+    },
+  });
+
+  app.addHook("onResponse", async (req, reply) => {
+    // Route patterns, not raw URLs, keep label cardinality bounded.
+    const labels = { method: req.method, route: req.routeOptions.url ?? "unmatched", status: String(reply.statusCode) };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  const metrics: Metrics = { registry, authFailures };
+  app.decorate("metrics", metrics);
+  return metrics;
+}
+
+export async function metricsRoutes(app: App): Promise<void> {
+  app.get(
+    "/metrics",
+    {
+      config: { roles: ["admin", "auditor"] },
+      schema: {
+        tags: ["operations"],
+        summary: "Prometheus metrics",
+        description: "Text exposition format. Scrape with a bearer token of role auditor.",
+        produces: ["text/plain"],
+        response: { 200: Type.String() },
+      },
+    },
+    async (_req, reply) => {
+      reply.type(app.metrics.registry.contentType);
+      return app.metrics.registry.metrics();
+    },
+  );
+}
