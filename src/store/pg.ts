@@ -64,6 +64,13 @@ export function openPg(opts: PgOptions): Db {
         throw translateDbError(err);
       }
       let broken = false;
+      // A checked-out client whose connection drops between statements emits
+      // 'error'; unheard, that would crash the process.
+      const onError = (err: Error) => {
+        broken = true;
+        opts.onError(err);
+      };
+      client.on("error", onError);
       try {
         await client.query("BEGIN");
         const out = await fn(wrap(client));
@@ -77,6 +84,7 @@ export function openPg(opts: PgOptions): Db {
         }
         throw translateDbError(err);
       } finally {
+        client.off("error", onError);
         client.release(broken);
       }
     },
