@@ -5,7 +5,7 @@ import FindMyWay from "find-my-way";
 import type { Config } from "./config.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
 import { AuthFailureLimiter } from "./http/auth-limit.js";
-import { problem, registerErrorHandling, sendProblem } from "./http/errors.js";
+import { problem, registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
 import { metricsRoutes, registerMetrics } from "./http/metrics.js";
 import { registerOpenApi } from "./http/openapi.js";
@@ -53,6 +53,8 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     forceCloseConnections: "idle",
     trustProxy: opts.config.trustProxy,
+    // Errors the router raises before any route runs (bad URL encoding, an over-long path parameter).
+    frameworkErrors: (err, req, reply) => sendProblem(req, reply, toProblem(err, req.log)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const deps: Deps = { config: opts.config, db: opts.db };

@@ -22,6 +22,9 @@ export const PG = {
   CRASH_SHUTDOWN: "57P02",
   CANNOT_CONNECT_NOW: "57P03",
   TOO_MANY_CONNECTIONS: "53300",
+  STATEMENT_TOO_COMPLEX: "54001",
+  PROGRAM_LIMIT_EXCEEDED: "54000",
+  INVALID_PARAMETER_VALUE: "22023",
 } as const;
 
 /** Messages for constraint names, so a conflict tells the caller what clashed. */
@@ -65,7 +68,12 @@ export function translateDbError(err: unknown): AppError {
     case PG.DATETIME_OVERFLOW:
     case PG.NUMERIC_OUT_OF_RANGE:
     case PG.STRING_TOO_LONG:
+    case PG.INVALID_PARAMETER_VALUE:
       return new AppError("invalid_input", "a value could not be stored (bad characters or out of range)");
+    // e.g. JSON nested deeper than the database parses.
+    case PG.STATEMENT_TOO_COMPLEX:
+    case PG.PROGRAM_LIMIT_EXCEEDED:
+      return new AppError("invalid_input", "a value is too large or too deeply nested to store");
     case PG.SERIALIZATION_FAILURE:
     case PG.DEADLOCK_DETECTED:
       return new AppError("conflict", "a concurrent change got in the way; retry the request");

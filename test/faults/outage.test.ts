@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPg } from "../../src/store/pg.js";
-import { type TestApp, openTestApp, uniqueSlug } from "../helpers/app.js";
-import { type TestDb, openTestDb } from "../helpers/db.js";
+import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
+import { openTestDb, type TestDb } from "../helpers/db.js";
 import { TcpProxy } from "../helpers/tcp-proxy.js";
 
 const TIMEOUT_MS = 1000;
@@ -35,7 +35,8 @@ describe.runIf(process.env.TEST_DATABASE_URL)("database outage on postgres", () 
 
   const createTenant = (slug: string) => t.call("admin", "POST", "/v1/tenants", { slug, name: "Outage" });
   const exists = async (slug: string) =>
-    (await direct.db.query("SELECT 1 FROM tenants WHERE slug = $1", [slug])).length + (await direct.db.query("SELECT 1 FROM audit_events WHERE metadata->>'slug' = $1", [slug])).length;
+    (await direct.db.query("SELECT 1 FROM tenants WHERE slug = $1", [slug])).length +
+    (await direct.db.query("SELECT 1 FROM audit_events WHERE metadata->>'slug' = $1", [slug])).length;
 
   async function expectOutage(): Promise<string[]> {
     const failedSlugs: string[] = [];
@@ -73,11 +74,15 @@ describe.runIf(process.env.TEST_DATABASE_URL)("database outage on postgres", () 
     expect((await createTenant(uniqueSlug("up"))).statusCode).toBe(201);
   });
 
-  it.each(["refuse", "blackhole"] as const)("connections %s: 503 quickly, readyz 503, recovers, no partial change", async (mode) => {
-    proxy.sever(mode);
-    const failed = await expectOutage();
-    proxy.restore();
-    await expectRecovery();
-    for (const slug of failed) expect(await exists(slug), slug).toBe(0);
-  }, 60_000);
+  it.each(["refuse", "blackhole"] as const)(
+    "connections %s: 503 quickly, readyz 503, recovers, no partial change",
+    async (mode) => {
+      proxy.sever(mode);
+      const failed = await expectOutage();
+      proxy.restore();
+      await expectRecovery();
+      for (const slug of failed) expect(await exists(slug), slug).toBe(0);
+    },
+    60_000,
+  );
 });
