@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
 import { embeddedAdminToken } from "./admin-token.js";
 import { buildApp } from "./app.js";
+import { loadCatalogFile } from "./catalog-file.js";
 import type { Config } from "./config.js";
+import { syncCatalog } from "./domain/catalog.js";
 import type { App } from "./http/types.js";
 import { createLogger } from "./logger.js";
 import { seedDemo } from "./seed.js";
@@ -18,15 +20,19 @@ export interface Running {
 }
 
 /**
- * Open the store, migrate, (embedded) seed and mint the admin token, then
- * listen. Printing the generated admin token is deliberate: it is how a new
+ * Read the catalog file, open the store, migrate, sync the catalog,
+ * (embedded) seed and mint the admin token, then listen. Printing the generated admin token is deliberate: it is how a new
  * user of the embedded default learns it; it never goes through the logger.
  */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Running> {
+  // A bad catalog stops the start before anything touches the store.
+  const catalog = loadCatalogFile(config.catalogFile);
   const db = await openStore(config, (err) => log.warn({ err: { message: err.message } }, "database connection error"));
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ applied }, "migrations applied");
+    const changes = await db.tx((q) => syncCatalog(q, catalog));
+    if (Object.values(changes).some((keys) => keys.length > 0)) log.info({ catalog: changes }, "catalog synced");
 
     if (config.store.engine === "pglite") {
       if (!config.adminToken) {

@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import type { LightMyRequestResponse } from "fastify";
 import { buildApp } from "../../src/app.js";
+import { loadCatalogFile } from "../../src/catalog-file.js";
 import { loadConfig } from "../../src/config.js";
+import { syncCatalog } from "../../src/domain/catalog.js";
 import type { App } from "../../src/http/types.js";
 import { createLogger } from "../../src/logger.js";
 import type { Engine } from "../../src/store/db.js";
@@ -29,6 +31,8 @@ export interface TestApp {
 
 export async function openTestApp(engine: Engine, store?: TestDb): Promise<TestApp> {
   const s = store ?? (await openTestDb(engine));
+  // As the server does at start: the repo's catalog.json, so routes have products.
+  await s.db.tx((q) => syncCatalog(q, loadCatalogFile()));
   const tokens = { admin: newTestToken(), service: newTestToken(), auditor: newTestToken() };
   const config = loadConfig({
     DATABASE_URL: s.url ?? "memory:",
