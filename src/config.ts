@@ -22,6 +22,7 @@ const EnvSchema = Type.Object({
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
+  TRIAL_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 86400000, default: 60000 }),
 });
 
 const HINTS: Record<string, string> = {
@@ -31,6 +32,7 @@ const HINTS: Record<string, string> = {
   DATABASE_POOL_SIZE: "an integer from 1 to 200",
   DATABASE_TIMEOUT_MS: "milliseconds, from 100 to 600000",
   SHUTDOWN_TIMEOUT_MS: "milliseconds, from 100 to 600000",
+  TRIAL_SWEEP_INTERVAL_MS: "milliseconds, from 1000 to 86400000",
 };
 
 export interface Principal {
@@ -53,6 +55,7 @@ export interface Config {
   poolSize: number;
   dbTimeoutMs: number;
   shutdownTimeoutMs: number;
+  trialSweepIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -125,6 +128,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     poolSize: s.DATABASE_POOL_SIZE,
     dbTimeoutMs: s.DATABASE_TIMEOUT_MS,
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
+    trialSweepIntervalMs: s.TRIAL_SWEEP_INTERVAL_MS,
   };
 }
 

@@ -10,6 +10,7 @@ import { seedDemo } from "./seed.js";
 import type { Db } from "./store/db.js";
 import { openStore } from "./store/index.js";
 import { migrate } from "./store/migrate.js";
+import { startTrialSweeper } from "./trial-sweeper.js";
 
 export interface Running {
   app: App;
@@ -21,7 +22,8 @@ export interface Running {
 
 /**
  * Read the catalog file, open the store, migrate, sync the catalog,
- * (embedded) seed and mint the admin token, then listen. Printing the generated admin token is deliberate: it is how a new
+ * (embedded) seed and mint the admin token, then listen and start the trial
+ * sweep. Printing the generated admin token is deliberate: it is how a new
  * user of the embedded default learns it; it never goes through the logger.
  */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Running> {
@@ -54,10 +56,12 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     const port = typeof address === "object" && address ? address.port : config.port;
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
     log.info({ url, engine: db.engine, docs: `${url}/docs` }, "tenant-registry ready");
+    const sweeper = startTrialSweeper(db, log, config.trialSweepIntervalMs);
 
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
+        await sweeper.stop();
         await app.close();
         await db.close();
       })();
