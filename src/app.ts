@@ -4,6 +4,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import FindMyWay from "find-my-way";
 import type { Config } from "./config.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
+import { catalogRoutes } from "./http/catalog.js";
+import { entitlementRoutes } from "./http/entitlements.js";
 import { problem, registerErrorHandling, sendProblem } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
 import { registerOpenApi } from "./http/openapi.js";
@@ -11,7 +13,9 @@ import { tenantRoutes } from "./http/tenants.js";
 import type { App, Deps } from "./http/types.js";
 import { registerValidation } from "./http/validation.js";
 import { AuditEvent } from "./schemas/audit.js";
+import { Product } from "./schemas/catalog.js";
 import { Problem } from "./schemas/common.js";
+import { Entitlement } from "./schemas/entitlement.js";
 import { Tenant } from "./schemas/tenant.js";
 import type { Db } from "./store/db.js";
 
@@ -68,7 +72,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   registerErrorHandling(app);
   registerJsonParser(app);
   registerAuth(app, { tokens: new TokenTable(opts.config.principals) });
-  for (const schema of [Problem, Tenant, AuditEvent]) app.addSchema(schema);
+  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement]) app.addSchema(schema);
 
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-content-type-options", "nosniff");
@@ -80,6 +84,8 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await registerOpenApi(app);
   await app.register(healthRoutes, deps);
   await app.register(tenantRoutes, deps);
+  await app.register(catalogRoutes, deps);
+  await app.register(entitlementRoutes, deps);
 
   registerNotFound(app, routeTable);
   return app;

@@ -57,11 +57,21 @@ describe("catalog file", () => {
       "}",
     ].join("\n");
     const lines = errorOf(text).split("\n");
-    expect(lines).toContainEqual(expect.stringMatching(/^ {2}line 4:\d+, products\[1\] \("bad"\)\.name: must be a display name .*\(got " "\)$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^ {2}line 4:\d+, products\[1\] \("bad"\)\.trial_days: must be an integer from 1 to 365.*\(got 0\)$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^ {2}line 4:\d+, products\[1\] \("bad"\)\.price: is not a known field \(known: key, name, description, trial_days\)$/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^ {2}line 4:\d+, products\[1\] \("bad"\)\.name: must be a display name .*\(got " "\)$/),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^ {2}line 4:\d+, products\[1\] \("bad"\)\.trial_days: must be an integer from 1 to 365.*\(got 0\)$/),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^ {2}line 4:\d+, products\[1\] \("bad"\)\.price: is not a known field \(known: key, name, description, trial_days\)$/,
+      ),
+    );
     expect(lines).toContainEqual(expect.stringMatching(/^ {2}line 5:\d+, products\[2\]\.key: is required$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^ {2}line 6:\d+, products\[3\] \("Upper"\)\.key: must be a key of 2-63 characters/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^ {2}line 6:\d+, products\[3\] \("Upper"\)\.key: must be a key of 2-63 characters/),
+    );
     expect(lines).toContainEqual(expect.stringMatching(/^ {2}line 6:\d+, products\[3\] \("Upper"\)\.trial_days: .*\(got 1\.5\)$/));
     expect(lines.some((l) => l.includes("products[0]"))).toBe(false);
   });
@@ -72,6 +82,8 @@ describe("catalog file", () => {
     );
     expect(errorOf('{"products": []}')).toMatch(/products: must be a list of 1 to 1000 products/);
     expect(errorOf("[]")).toMatch(/\(top level\): must be an object \{"products": \[\.\.\.\]\}/);
-    expect(errorOf('{"products": [{"key": "ab", "name": "A"}], "version": 2}')).toMatch(/version: is not a known field \(known: products\)/);
+    expect(errorOf('{"products": [{"key": "ab", "name": "A"}], "version": 2}')).toMatch(
+      /version: is not a known field \(known: products\)/,
+    );
   });
 });

@@ -8,6 +8,7 @@ import type { Db } from "../../src/store/db.js";
 import { entitlementFind, entitlementListByTenant } from "../../src/store/entitlements.js";
 import { VERIFY_CHANNEL } from "../../src/store/notify.js";
 import { uniqueSlug } from "../helpers/app.js";
+import { endTrial as endTrialAt } from "../helpers/catalog.js";
 import { ENGINES, openTestDb, type TestDb } from "../helpers/db.js";
 
 const actor: Actor = { principal: "products", actorId: "products" };
@@ -28,16 +29,7 @@ describe.each(ENGINES)("entitlements and trials on %s", (engine) => {
 
   const tenant = async () => (await t.db.tx((q) => createTenant(q, { slug: uniqueSlug(), name: "E" }, actor))).id;
   const trial = (db: Db, id: string, product = "tryable") => db.tx((q) => requestTrial(q, { tenant_id: id, product }, actor));
-  /** Time travel: the whole trial moves back so that it ended `seconds` ago. */
-  const endTrial = (id: string, product = "tryable", seconds = 60) =>
-    t.db.query(
-      `UPDATE entitlements e
-          SET created_at = e.created_at - s.d, updated_at = e.updated_at - s.d,
-              trial_started_at = e.trial_started_at - s.d, trial_ends_at = e.trial_ends_at - s.d
-         FROM (SELECT tenant_id, product, trial_ends_at - now() + make_interval(secs => $3) AS d FROM entitlements) s
-        WHERE e.tenant_id = $1 AND e.product = $2 AND s.tenant_id = e.tenant_id AND s.product = e.product`,
-      [id, product, seconds],
-    );
+  const endTrial = (id: string, product = "tryable", seconds = 60) => endTrialAt(t.db, id, product, seconds);
   const events = (id: string, action?: string) =>
     t.db.query<{ action: string; product: string; actor_id: string; metadata: Record<string, unknown>; occurred_at: Date }>(
       `SELECT action, product, actor_id, metadata, occurred_at FROM audit_events
