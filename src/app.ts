@@ -5,6 +5,8 @@ import FindMyWay from "find-my-way";
 import type { Config } from "./config.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
 import { AuthFailureLimiter } from "./http/auth-limit.js";
+import { catalogRoutes } from "./http/catalog.js";
+import { entitlementRoutes } from "./http/entitlements.js";
 import { problem, registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
 import { metricsRoutes, registerMetrics } from "./http/metrics.js";
@@ -13,7 +15,9 @@ import { tenantRoutes } from "./http/tenants.js";
 import type { App, Deps } from "./http/types.js";
 import { registerValidation } from "./http/validation.js";
 import { AuditEvent } from "./schemas/audit.js";
+import { Product } from "./schemas/catalog.js";
 import { Problem } from "./schemas/common.js";
+import { Entitlement } from "./schemas/entitlement.js";
 import { Tenant } from "./schemas/tenant.js";
 import type { Db } from "./store/db.js";
 
@@ -78,7 +82,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     limiter: new AuthFailureLimiter(opts.config.authFailureLimit),
     onFailure: (reason) => metrics.authFailures.inc({ reason }),
   });
-  for (const schema of [Problem, Tenant, AuditEvent]) app.addSchema(schema);
+  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement]) app.addSchema(schema);
 
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-content-type-options", "nosniff");
@@ -91,6 +95,8 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await app.register(healthRoutes, deps);
   await app.register(metricsRoutes);
   await app.register(tenantRoutes, deps);
+  await app.register(catalogRoutes, deps);
+  await app.register(entitlementRoutes, deps);
 
   registerNotFound(app, routeTable);
   return app;

@@ -24,6 +24,7 @@ const EnvSchema = Type.Object({
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
   AUTH_FAILURE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
   TRUST_PROXY: Type.String({ default: "false" }),
+  TRIAL_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 86400000, default: 60000 }),
 });
 
 const HINTS: Record<string, string> = {
@@ -35,6 +36,7 @@ const HINTS: Record<string, string> = {
   SHUTDOWN_TIMEOUT_MS: "milliseconds, from 100 to 600000",
   AUTH_FAILURE_LIMIT: "failed authentications per client address per minute, an integer of at least 1",
   TRUST_PROXY: "false, true (trust every proxy), or comma-separated proxy addresses/CIDRs",
+  TRIAL_SWEEP_INTERVAL_MS: "milliseconds, from 1000 to 86400000",
 };
 
 export interface Principal {
@@ -60,6 +62,7 @@ export interface Config {
   authFailureLimit: number;
   /** Fastify's trustProxy: whose X-Forwarded-For to believe for the client address. */
   trustProxy: boolean | string[];
+  trialSweepIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -134,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
     authFailureLimit: s.AUTH_FAILURE_LIMIT,
     trustProxy: parseTrustProxy(s.TRUST_PROXY),
+    trialSweepIntervalMs: s.TRIAL_SWEEP_INTERVAL_MS,
   };
 }
 

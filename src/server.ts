@@ -1,13 +1,16 @@
 import type { Logger } from "pino";
 import { embeddedAdminToken } from "./admin-token.js";
 import { buildApp } from "./app.js";
+import { loadCatalogFile } from "./catalog-file.js";
 import type { Config } from "./config.js";
+import { syncCatalog } from "./domain/catalog.js";
 import type { App } from "./http/types.js";
 import { createLogger } from "./logger.js";
 import { seedDemo } from "./seed.js";
 import type { Db } from "./store/db.js";
 import { openStore } from "./store/index.js";
 import { migrate } from "./store/migrate.js";
+import { startTrialSweeper } from "./trial-sweeper.js";
 
 export interface Running {
   app: App;
@@ -18,15 +21,20 @@ export interface Running {
 }
 
 /**
- * Open the store, migrate, (embedded) seed and mint the admin token, then
- * listen. Printing the generated admin token is deliberate: it is how a new
+ * Read the catalog file, open the store, migrate, sync the catalog,
+ * (embedded) seed and mint the admin token, then listen and start the trial
+ * sweep. Printing the generated admin token is deliberate: it is how a new
  * user of the embedded default learns it; it never goes through the logger.
  */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Running> {
+  // A bad catalog stops the start before anything touches the store.
+  const catalog = loadCatalogFile(config.catalogFile);
   const db = await openStore(config, (err) => log.warn({ err: { message: err.message } }, "database connection error"));
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ applied }, "migrations applied");
+    const changes = await db.tx((q) => syncCatalog(q, catalog));
+    if (Object.values(changes).some((keys) => keys.length > 0)) log.info({ catalog: changes }, "catalog synced");
 
     if (config.store.engine === "pglite") {
       if (!config.adminToken) {
@@ -48,10 +56,12 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     const port = typeof address === "object" && address ? address.port : config.port;
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
     log.info({ url, engine: db.engine, docs: `${url}/docs` }, "tenant-registry ready");
+    const sweeper = startTrialSweeper(db, log, config.trialSweepIntervalMs);
 
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
+        await sweeper.stop();
         await app.close();
         await db.close();
       })();

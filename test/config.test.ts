@@ -22,6 +22,12 @@ describe("config", () => {
     expect(() => loadConfig({ LOG_LEVEL: "loud" })).toThrow(ConfigError);
   });
 
+  it("sweeps trials every minute unless TRIAL_SWEEP_INTERVAL_MS says otherwise (at least a second)", () => {
+    expect(loadConfig({}).trialSweepIntervalMs).toBe(60_000);
+    expect(loadConfig({ TRIAL_SWEEP_INTERVAL_MS: "5000" }).trialSweepIntervalMs).toBe(5000);
+    expect(() => loadConfig({ TRIAL_SWEEP_INTERVAL_MS: "10" })).toThrow(/TRIAL_SWEEP_INTERVAL_MS="?10"?: expected milliseconds, from 1000/);
+  });
+
   it("refuses PostgreSQL without an admin token, saying how to make one", () => {
     expect(() => loadConfig({ DATABASE_URL: "postgres://localhost/x" })).toThrow(/REGISTRY_ADMIN_TOKEN is required[\s\S]*token/);
     expect(loadConfig({ DATABASE_URL: "postgres://localhost/x", REGISTRY_ADMIN_TOKEN: token }).store.engine).toBe("postgres");

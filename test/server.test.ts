@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -80,5 +80,53 @@ describe.runIf(process.env.TEST_DATABASE_URL)("the server process on PostgreSQL"
     const res = await fetch(`${server.url}/v1/tenants?limit=1`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     expect(await server.stop()).toBe(0);
+  }, 60_000);
+});
+
+describe("the server process and its catalog file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tr-catalog-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("a bad catalog file stops the start with exit 2, naming the file, the entry and the field", async () => {
+    const file = join(dir, "bad.json");
+    writeFileSync(file, '{"products": [\n  {"key": "ok", "name": "Fine"},\n  {"key": "trial", "name": "T", "trial_days": -1}\n]}\n');
+    const res = await runCli(["serve"], { DATABASE_URL: "memory:", CATALOG_FILE: file });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`catalog file ${file} is not valid`);
+    expect(res.stderr).toMatch(/line 3:\d+, products\[1\] \("trial"\)\.trial_days: must be an integer from 1 to 365/);
+    expect(res.stderr).not.toMatch(/\bat .+:\d+:\d+/);
+    const missing = await runCli(["serve"], { DATABASE_URL: "memory:", CATALOG_FILE: join(dir, "nope.json") });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("nope.json cannot be read (no such file)");
+  });
+
+  it("serves the shipped catalog by default and CATALOG_FILE's when set; a product left out is retired on the next start", async () => {
+    const dataDir = join(dir, "data");
+    const token = newTestToken();
+    const env = { DATA_DIR: dataDir, REGISTRY_ADMIN_TOKEN: token };
+    const keys = async (url: string) => {
+      const res = await fetch(`${url}/v1/catalog`, { headers: { authorization: `Bearer ${token}` } });
+      return ((await res.json()) as { products: { key: string }[] }).products.map((p) => p.key);
+    };
+    const shipped = await startServerProcess(env);
+    expect(await keys(shipped.url)).toEqual(["analytics", "billing", "identity", "messaging"]);
+    expect(await shipped.stop()).toBe(0);
+
+    const file = join(dir, "catalog.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        products: [
+          { key: "analytics", name: "Analytics", trial_days: 7 },
+          { key: "docs", name: "Docs" },
+        ],
+      }),
+    );
+    const custom = await startServerProcess({ ...env, CATALOG_FILE: file });
+    expect(await keys(custom.url)).toEqual(["analytics", "docs"]);
+    expect(custom.stdout()).toMatch(
+      /"catalog":\{"added":\["docs"\],"updated":\["analytics"\],"restored":\[\],"retired":\["billing","identity","messaging"\]\}/,
+    );
+    expect(await custom.stop()).toBe(0);
   }, 60_000);
 });

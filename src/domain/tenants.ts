@@ -4,6 +4,7 @@ import type { Queryable } from "../store/db.js";
 import { notifyVerifyChange } from "../store/notify.js";
 import { TENANT_PATCHABLE, tenantFindByIdForUpdate, tenantInsert, tenantSetStatus, tenantUpdate } from "../store/tenants.js";
 import { type Actor, auditActor } from "./actor.js";
+import { moveOnTenantChange } from "./entitlements.js";
 import { AppError, conflict, notFound } from "./errors.js";
 
 /** What an operation did: `changed` false means an idempotent no-op (no audit). */
@@ -51,7 +52,7 @@ function sameValue(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
-/** pending -> active; active stays (no audit); cancelled is terminal (409). */
+/** pending -> active, with its requested entitlements; active stays (no audit); cancelled is terminal (409). */
 export async function activateTenant(q: Queryable, id: string, actor: Actor): Promise<Outcome<Tenant>> {
   const before = await tenantFindByIdForUpdate(q, id);
   if (!before) throw notFound("tenant");
@@ -59,16 +60,18 @@ export async function activateTenant(q: Queryable, id: string, actor: Actor): Pr
   if (before.status === "cancelled") throw conflict("a cancelled tenant cannot be activated");
   const tenant = await tenantSetStatus(q, id, "active");
   await auditInsert(q, [{ ...target(tenant), action: "tenant.activated", ...auditActor(actor, { from: before.status }) }]);
+  await moveOnTenantChange(q, id, "activated", actor);
   return { value: tenant, changed: true };
 }
 
-/** Any status -> cancelled; cancelled stays (no audit). */
+/** Any status -> cancelled, with its requested, trial and active entitlements; cancelled stays (no audit). */
 export async function cancelTenant(q: Queryable, id: string, actor: Actor): Promise<Outcome<Tenant>> {
   const before = await tenantFindByIdForUpdate(q, id);
   if (!before) throw notFound("tenant");
   if (before.status === "cancelled") return { value: before, changed: false };
   const tenant = await tenantSetStatus(q, id, "cancelled");
   await auditInsert(q, [{ ...target(tenant), action: "tenant.cancelled", ...auditActor(actor, { from: before.status }) }]);
+  await moveOnTenantChange(q, id, "cancelled", actor);
   await notifyVerifyChange(q, { tenant_id: id });
   return { value: tenant, changed: true };
 }

@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import type { LightMyRequestResponse } from "fastify";
 import { buildApp } from "../../src/app.js";
+import { loadCatalogFile } from "../../src/catalog-file.js";
 import { loadConfig } from "../../src/config.js";
+import { syncCatalog } from "../../src/domain/catalog.js";
 import type { App } from "../../src/http/types.js";
 import { createLogger } from "../../src/logger.js";
 import type { Engine } from "../../src/store/db.js";
@@ -30,6 +32,8 @@ export interface TestApp {
 /** `env`: extra settings, as the environment would give them. */
 export async function openTestApp(engine: Engine, store?: TestDb, env: Record<string, string> = {}): Promise<TestApp> {
   const s = store ?? (await openTestDb(engine));
+  // As the server does at start: the repo's catalog.json, so routes have products.
+  await s.db.tx((q) => syncCatalog(q, loadCatalogFile()));
   const tokens = { admin: newTestToken(), service: newTestToken(), auditor: newTestToken() };
   const config = loadConfig({
     DATABASE_URL: s.url ?? "memory:",
