@@ -26,7 +26,11 @@ export function startServerProcess(env: Record<string, string>, args: string[] =
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}\n${err}`)), 30_000);
+    const timer = setTimeout(() => {
+      // Never leave a half-started server behind.
+      child.kill("SIGKILL");
+      reject(new Error(`server did not start:\n${out}\n${err}`));
+    }, 30_000);
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${out}\n${err}`));
