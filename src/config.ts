@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import type { Role } from "./domain/roles.js";
@@ -22,6 +23,8 @@ const EnvSchema = Type.Object({
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
+  ARGON2_THREADS: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  ARGON2_QUEUE: Type.Integer({ minimum: 0, maximum: 10000, default: 64 }),
 });
 
 const HINTS: Record<string, string> = {
@@ -31,6 +34,8 @@ const HINTS: Record<string, string> = {
   DATABASE_POOL_SIZE: "an integer from 1 to 200",
   DATABASE_TIMEOUT_MS: "milliseconds, from 100 to 600000",
   SHUTDOWN_TIMEOUT_MS: "milliseconds, from 100 to 600000",
+  ARGON2_THREADS: "an integer from 1 to 64 (default: the number of CPUs)",
+  ARGON2_QUEUE: "an integer from 0 to 10000",
 };
 
 export interface Principal {
@@ -53,6 +58,10 @@ export interface Config {
   poolSize: number;
   dbTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** Worker threads that hash API keys (argon2id, 64 MiB each while hashing). */
+  argon2Threads: number;
+  /** Key hashes that may wait for a thread; beyond that verify answers 503. */
+  argon2Queue: number;
 }
 
 export class ConfigError extends Error {
@@ -125,6 +134,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     poolSize: s.DATABASE_POOL_SIZE,
     dbTimeoutMs: s.DATABASE_TIMEOUT_MS,
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
+    argon2Threads: s.ARGON2_THREADS ?? availableParallelism(),
+    argon2Queue: s.ARGON2_QUEUE,
   };
 }
 
