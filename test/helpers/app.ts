@@ -27,7 +27,8 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function openTestApp(engine: Engine, store?: TestDb): Promise<TestApp> {
+/** `env`: more settings (see .env.example), e.g. to shrink a limit a test wants to reach. */
+export async function openTestApp(engine: Engine, store?: TestDb, env: Record<string, string> = {}): Promise<TestApp> {
   const s = store ?? (await openTestDb(engine));
   const tokens = { admin: newTestToken(), service: newTestToken(), auditor: newTestToken() };
   const config = loadConfig({
@@ -35,6 +36,7 @@ export async function openTestApp(engine: Engine, store?: TestDb): Promise<TestA
     REGISTRY_ADMIN_TOKEN: tokens.admin,
     REGISTRY_TOKENS: `products:service:${tokens.service},compliance:auditor:${tokens.auditor}`,
     LOG_LEVEL: "info",
+    ...env,
   });
   const logs: string[] = [];
   const sink = new Writable({
