@@ -32,6 +32,7 @@ const overloaded = () =>
 export class Argon2Pool {
   private readonly pool: Piscina;
   private rejected = 0;
+  private hashed = 0;
 
   constructor(private readonly opts: Argon2PoolOptions) {
     // The sources run through tsx (no build step), and a worker thread does not inherit its loader.
@@ -64,11 +65,12 @@ export class Argon2Pool {
       this.rejected++;
       throw overloaded();
     }
+    this.hashed++;
     return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
   }
 
-  stats(): { threads: number; queued: number; rejected: number } {
-    return { threads: this.pool.threads.length, queued: this.pool.queueSize, rejected: this.rejected };
+  stats(): { threads: number; queued: number; hashed: number; rejected: number } {
+    return { threads: this.pool.threads.length, queued: this.pool.queueSize, hashed: this.hashed, rejected: this.rejected };
   }
 
   /** Lets queued hashes finish, then stops the threads. */
