@@ -26,11 +26,18 @@ const toFacts = (r: KeyRow): KeyFacts => ({
   valid: { valid: true, key_id: r.id, tenant_id: r.tenant_id, product: r.product, scopes: r.scopes, expires_at: isoOrNull(r.expires_at) },
 });
 
-/** The key a presented plaintext may be (api_keys_prefix_key), with its stored hash. */
-export async function verifyKeyByPrefix(q: Queryable, prefix: string): Promise<{ facts: KeyFacts; hash: string } | null> {
-  const rows = await q.query<KeyRow & { hash: string }>(`SELECT ${KEY_COLUMNS}, hash FROM api_keys WHERE prefix = $1`, [prefix]);
-  const r = rows[0];
-  return r ? { facts: toFacts(r), hash: r.hash } : null;
+export interface KeyCandidate {
+  facts: KeyFacts;
+  hash: string;
+}
+
+/** The keys presented plaintexts may be, by prefix (api_keys_prefix_key), with their stored hashes. */
+export async function verifyKeysByPrefix(q: Queryable, prefixes: readonly string[]): Promise<Map<string, KeyCandidate>> {
+  const rows = await q.query<KeyRow & { prefix: string; hash: string }>(
+    `SELECT ${KEY_COLUMNS}, prefix, hash FROM api_keys WHERE prefix = ANY($1::text[])`,
+    [prefixes],
+  );
+  return new Map(rows.map((r) => [r.prefix, { facts: toFacts(r), hash: r.hash }]));
 }
 
 export async function verifyKeyById(q: Queryable, id: string): Promise<KeyFacts | null> {

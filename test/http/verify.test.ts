@@ -202,6 +202,14 @@ describe.each(ENGINES)("verify on %s", (engine) => {
       expect([queries() - q0, t.app.keyServices.argon2.stats().hashed - h0]).toEqual([1, 0]);
     });
 
+    it("concurrent lookups of unknown prefixes share one query", async () => {
+      const keys = Array.from({ length: 20 }, (_, i) => `bp_${String(i).padStart(8, "q")}${"Z".repeat(14)}`);
+      const q0 = queries();
+      const results = await Promise.all(keys.map((key) => reason({ key })));
+      expect(results).toEqual(Array(20).fill("not_found"));
+      expect(queries() - q0).toBeLessThanOrEqual(2);
+    });
+
     it("concurrent first verifies of one key share one argon2 hash", async () => {
       const { id: tenantId } = await tenant();
       const k = await createKey(tenantId);
