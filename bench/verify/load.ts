@@ -24,6 +24,9 @@ export interface LoadResult {
 export async function run(load: Load, until: { seconds?: number; amount?: number }): Promise<LoadResult> {
   const reasons: Record<string, number> = {};
   const statuses: Record<string, number> = {};
+  let answered = 0;
+  let lastAnswer = 0;
+  const start = performance.now();
   const result = await autocannon({
     url: load.url,
     method: "POST",
@@ -34,22 +37,24 @@ export async function run(load: Load, until: { seconds?: number; amount?: number
       {
         setupRequest: (req) => ({ ...req, body: JSON.stringify(load.body()) }),
         onResponse: (status, body) => {
+          answered++;
+          lastAnswer = performance.now();
           if (!load.inspect && status === 200) return;
           if (status !== 200) {
             statuses[String(status)] = (statuses[String(status)] ?? 0) + 1;
             return;
           }
-          const parsed = JSON.parse(body) as { valid: boolean; reason?: string };
-          const reason = parsed.valid ? "valid" : (parsed.reason ?? "?");
+          // A regex rather than JSON.parse: the load generator shares the machine with the server.
+          const reason = /"reason":"(\w+)"/.exec(body)?.[1] ?? (body.startsWith('{"valid":true') ? "valid" : "?");
           reasons[reason] = (reasons[reason] ?? 0) + 1;
         },
       },
     ],
   });
-  const seconds = result.duration;
-  const total = result.requests.total;
+  // autocannon notices that `amount` is reached only at its next 1 s tick; time those runs to the last answer.
+  const rps = until.amount ? answered / ((lastAnswer - start) / 1000) : result.requests.total / result.duration;
   return {
-    rps: total / seconds,
+    rps,
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
