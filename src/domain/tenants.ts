@@ -59,6 +59,8 @@ export async function activateTenant(q: Queryable, id: string, actor: Actor): Pr
   if (before.status === "cancelled") throw conflict("a cancelled tenant cannot be activated");
   const tenant = await tenantSetStatus(q, id, "active");
   await auditInsert(q, [{ ...target(tenant), action: "tenant.activated", ...auditActor(actor, { from: before.status }) }]);
+  // Activation turns requested entitlements active, which can flip a cached "not_entitled".
+  await notifyVerifyChange(q, { tenant_id: id });
   return { value: tenant, changed: true };
 }
 
