@@ -208,7 +208,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join("\n")}\n`);
     const bad = [...cached, uncached, ...flooded.map((f) => f.valid)].filter((r) => r.errors > 0);
     if (bad.length > 0) process.stdout.write(`\nwarning: ${bad.length} runs saw connection errors or timeouts\n`);
-    if (uncached.reasons.valid !== fresh.length) process.stdout.write(`\nnote: uncached answers ${JSON.stringify(uncached.reasons)}\n`);
+    if (uncached.reasons.valid !== fresh.length) {
+      process.stdout.write(`\nnote: uncached answers ${JSON.stringify({ ...uncached.reasons, ...uncached.statuses })}\n`);
+    }
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     await sql(BASE, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
