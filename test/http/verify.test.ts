@@ -121,6 +121,15 @@ describe.each(ENGINES)("verify on %s", (engine) => {
       await within1s({ key: k.key }, "tenant_cancelled");
     });
 
+    it("activating the tenant drops its cached facts (activation turns requested entitlements active)", async () => {
+      const { id: tenantId } = await tenant();
+      const k = await createKey(tenantId);
+      expect(await reason({ key: k.key })).toBe("valid");
+      expect(t.app.keyServices.cache.tenant(tenantId)).toBeDefined();
+      await t.call("admin", "POST", `/v1/tenants/${tenantId}/activate`);
+      await expect.poll(() => t.app.keyServices.cache.tenant(tenantId), { timeout: 1000 }).toBeUndefined();
+    });
+
     it("product_mismatch: a key for one product asked about another (before entitlement is consulted)", async () => {
       const { id: tenantId } = await tenant();
       await setEntitlement(store, tenantId, "crm", "active");
