@@ -1,6 +1,8 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openPglite } from "../src/store/pglite.js";
 import { newTestToken } from "./helpers/app.js";
@@ -37,6 +39,47 @@ describe("API keys in the server process", () => {
       expect(rows[0]?.last_used_at).toBeInstanceOf(Date);
     } finally {
       await db.close();
+    }
+  }, 60_000);
+
+  it("hashes keys when started from another directory (the worker threads find their loader)", async () => {
+    const admin = newTestToken();
+    const bin = fileURLToPath(new URL("../bin/tenant-registry.js", import.meta.url));
+    const child = spawn(process.execPath, [bin, "serve"], {
+      cwd: dataDir,
+      env: { PATH: process.env.PATH ?? "", DATABASE_URL: "memory:", PORT: "0", REGISTRY_ADMIN_TOKEN: admin },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    try {
+      let out = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`did not start: ${out}`)), 30_000);
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /"url":"(http:\/\/[^"]+)".*"msg":"tenant-registry ready"/.exec(out);
+          if (m?.[1]) {
+            clearTimeout(timer);
+            resolve(m[1]);
+          }
+        });
+        void exited.then((code) => reject(new Error(`exited with ${code}: ${out}`)));
+      });
+      const headers = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
+      const tenant = (await (
+        await fetch(`${url}/v1/tenants`, { method: "POST", headers, body: JSON.stringify({ slug: "elsewhere", name: "E" }) })
+      ).json()) as {
+        id: string;
+      };
+      const created = await fetch(`${url}/v1/api-keys`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ tenant_id: tenant.id, name: "k" }),
+      });
+      expect(created.status).toBe(201);
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
     }
   }, 60_000);
 });

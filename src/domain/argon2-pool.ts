@@ -1,3 +1,5 @@
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import type { Options } from "@node-rs/argon2";
 import { Piscina } from "piscina";
 import type { Argon2Task } from "./argon2-worker.js";
@@ -9,6 +11,8 @@ export interface Argon2PoolOptions {
   maxQueue: number;
   /** A hash that waited this long is dropped: its caller gets 503 instead of a late answer. */
   maxWaitMs: number;
+  /** A worker thread failed (its task fails too); without a listener the process would crash. */
+  onError: (err: Error) => void;
 }
 
 /**
@@ -35,18 +39,20 @@ export class Argon2Pool {
   private hashed = 0;
 
   constructor(private readonly opts: Argon2PoolOptions) {
-    // The sources run through tsx (no build step), and a worker thread does not inherit its loader.
+    // The sources run through tsx (no build step), and a worker thread does not inherit its loader. It is
+    // named by path: a bare "tsx" would be looked up from the working directory, wherever the server started.
     const ts = import.meta.url.endsWith(".ts");
     this.pool = new Piscina({
       filename: new URL(`./argon2-worker.${ts ? "ts" : "js"}`, import.meta.url).href,
       name: "argon2",
-      execArgv: ts ? ["--import", "tsx"] : [],
+      execArgv: ts ? ["--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href] : [],
       minThreads: 1,
       maxThreads: opts.threads,
       maxQueue: opts.maxQueue,
       idleTimeout: 60_000,
       niceIncrement: process.platform === "linux" ? NICE_INCREMENT : 0,
     });
+    this.pool.on("error", opts.onError);
   }
 
   async hashRaw(password: string, options: Options): Promise<Buffer> {

@@ -28,7 +28,12 @@ export interface KeyServices {
 }
 
 export async function startKeyServices(db: Db, log: Log, opts: KeyServicesOptions): Promise<KeyServices> {
-  const argon2 = new Argon2Pool({ threads: opts.argon2Threads, maxQueue: opts.argon2Queue, maxWaitMs: opts.argon2MaxWaitMs ?? 2_000 });
+  const argon2 = new Argon2Pool({
+    threads: opts.argon2Threads,
+    maxQueue: opts.argon2Queue,
+    maxWaitMs: opts.argon2MaxWaitMs ?? 2_000,
+    onError: (err) => log.error({ err: { message: err.message } }, "argon2 worker thread failed"),
+  });
   const hasher = createKeyHasher(argon2);
   const cache = new VerifyCache({ ...CACHE_DEFAULTS, ...opts.cache });
   const lastUsed = new LastUsedCoalescer(db, log, { ...LAST_USED_DEFAULTS, ...opts.lastUsed });

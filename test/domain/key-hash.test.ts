@@ -6,7 +6,7 @@ import { createKeyHasher } from "../../src/domain/key-hash.js";
 import { newKeyMaterial } from "../../src/domain/key-material.js";
 
 describe("the argon2id key scheme", () => {
-  const pool = new Argon2Pool({ threads: 2, maxQueue: 16, maxWaitMs: 10_000 });
+  const pool = new Argon2Pool({ threads: 2, maxQueue: 16, maxWaitMs: 10_000, onError: () => {} });
   const hasher = createKeyHasher(pool);
   afterAll(() => pool.close());
 
@@ -57,7 +57,7 @@ describe("the argon2id key scheme", () => {
 
 describe("the argon2 pool", () => {
   it("refuses work beyond its threads and queue with a 503 (unavailable, Retry-After), and recovers", async () => {
-    const pool = new Argon2Pool({ threads: 1, maxQueue: 1, maxWaitMs: 10_000 });
+    const pool = new Argon2Pool({ threads: 1, maxQueue: 1, maxWaitMs: 10_000, onError: () => {} });
     const hasher = createKeyHasher(pool);
     try {
       const results = await Promise.allSettled(Array.from({ length: 8 }, () => hasher.hash(newKeyMaterial().key)));
@@ -77,7 +77,7 @@ describe("the argon2 pool", () => {
   });
 
   it("drops a hash that waited past its deadline instead of computing it late", async () => {
-    const pool = new Argon2Pool({ threads: 1, maxQueue: 8, maxWaitMs: -1 });
+    const pool = new Argon2Pool({ threads: 1, maxQueue: 8, maxWaitMs: -1, onError: () => {} });
     try {
       await expect(createKeyHasher(pool).hash(newKeyMaterial().key)).rejects.toMatchObject({ code: "unavailable" });
       expect(pool.stats()).toMatchObject({ hashed: 0, rejected: 1 });
