@@ -3,6 +3,8 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import FindMyWay from "find-my-way";
 import type { Config } from "./config.js";
+import { type KeyServices, startKeyServices } from "./domain/key-services.js";
+import { apiKeyRoutes } from "./http/api-keys.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
 import { AuthFailureLimiter } from "./http/auth-limit.js";
 import { catalogRoutes } from "./http/catalog.js";
@@ -14,6 +16,7 @@ import { registerOpenApi } from "./http/openapi.js";
 import { tenantRoutes } from "./http/tenants.js";
 import type { App, Deps } from "./http/types.js";
 import { registerValidation } from "./http/validation.js";
+import { ApiKey } from "./schemas/api-key.js";
 import { AuditEvent } from "./schemas/audit.js";
 import { Product } from "./schemas/catalog.js";
 import { Problem } from "./schemas/common.js";
@@ -41,6 +44,8 @@ declare module "fastify" {
   interface FastifyInstance {
     /** Every route as registered: the security suite walks the protected ones. */
     routeTable: RouteInfo[];
+    /** API-key hashing, the verify cache and the last_used_at writer (closed with the app). */
+    keyServices: KeyServices;
   }
 }
 
@@ -82,7 +87,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     limiter: new AuthFailureLimiter(opts.config.authFailureLimit),
     onFailure: (reason) => metrics.authFailures.inc({ reason }),
   });
-  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement]) app.addSchema(schema);
+  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey]) app.addSchema(schema);
 
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-content-type-options", "nosniff");
@@ -97,6 +102,15 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await app.register(tenantRoutes, deps);
   await app.register(catalogRoutes, deps);
   await app.register(entitlementRoutes, deps);
+
+  const keys = await startKeyServices(opts.db, opts.logger, {
+    argon2Threads: opts.config.argon2Threads,
+    argon2Queue: opts.config.argon2Queue,
+  });
+  app.decorate("keyServices", keys);
+  // onClose runs after in-flight requests finish and before the caller closes the store: pending last_used_at still lands.
+  app.addHook("onClose", () => keys.close());
+  await app.register(apiKeyRoutes, { ...deps, keys });
 
   registerNotFound(app, routeTable);
   return app;

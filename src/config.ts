@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import type { Role } from "./domain/roles.js";
@@ -25,6 +26,8 @@ const EnvSchema = Type.Object({
   AUTH_FAILURE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
   TRUST_PROXY: Type.String({ default: "false" }),
   TRIAL_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 86400000, default: 60000 }),
+  ARGON2_THREADS: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  ARGON2_QUEUE: Type.Integer({ minimum: 0, maximum: 10000, default: 64 }),
 });
 
 const HINTS: Record<string, string> = {
@@ -37,6 +40,8 @@ const HINTS: Record<string, string> = {
   AUTH_FAILURE_LIMIT: "failed authentications per client address per minute, an integer of at least 1",
   TRUST_PROXY: "false, true (trust every proxy), or comma-separated proxy addresses/CIDRs",
   TRIAL_SWEEP_INTERVAL_MS: "milliseconds, from 1000 to 86400000",
+  ARGON2_THREADS: "an integer from 1 to 64 (default: the number of CPUs)",
+  ARGON2_QUEUE: "an integer from 0 to 10000",
 };
 
 export interface Principal {
@@ -63,6 +68,10 @@ export interface Config {
   /** Fastify's trustProxy: whose X-Forwarded-For to believe for the client address. */
   trustProxy: boolean | string[];
   trialSweepIntervalMs: number;
+  /** Worker threads that hash API keys (argon2id, 64 MiB each while hashing). */
+  argon2Threads: number;
+  /** Key hashes that may wait for a thread; beyond that verify answers 503. */
+  argon2Queue: number;
 }
 
 export class ConfigError extends Error {
@@ -138,6 +147,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authFailureLimit: s.AUTH_FAILURE_LIMIT,
     trustProxy: parseTrustProxy(s.TRUST_PROXY),
     trialSweepIntervalMs: s.TRIAL_SWEEP_INTERVAL_MS,
+    argon2Threads: s.ARGON2_THREADS ?? availableParallelism(),
+    argon2Queue: s.ARGON2_QUEUE,
   };
 }
 

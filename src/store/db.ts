@@ -19,8 +19,13 @@ export interface Db extends Queryable {
   readonly engine: Engine;
   /** Run `fn` in one transaction: commit when it resolves, roll back when it throws. */
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
-  /** Subscribe to a NOTIFY channel. `onReset` fires when notifications may have been lost. */
-  listen(channel: string, onMessage: (payload: string) => void, onReset: () => void): Promise<() => Promise<void>>;
+  /**
+   * Subscribe to a NOTIFY channel. `onReset(listening)` fires whenever the
+   * subscription changes state: `false` when notifications may be lost from
+   * now on, `true` once they flow (again). Either way, anything learnt from
+   * earlier notifications may be stale.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onReset: (listening: boolean) => void): Promise<() => Promise<void>>;
   /** Pool figures for metrics; PGlite has one connection. */
   stats(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;

@@ -119,7 +119,7 @@ class PgListener {
     private readonly opts: PgOptions,
     private readonly channel: string,
     private readonly onMessage: (payload: string) => void,
-    private readonly onReset: () => void,
+    private readonly onReset: (listening: boolean) => void,
   ) {}
 
   async start(): Promise<void> {
@@ -141,7 +141,7 @@ class PgListener {
       this.client = null;
       if (err) this.opts.onError(err);
       client.end().catch(() => {});
-      this.onReset();
+      this.onReset(false);
       if (!this.stopped) this.scheduleReconnect(250);
     };
     client.on("error", lost);
@@ -154,7 +154,7 @@ class PgListener {
     }
     this.client = client;
     // Anything may have happened while we were not listening.
-    this.onReset();
+    this.onReset(true);
   }
 
   private scheduleReconnect(ms: number): void {

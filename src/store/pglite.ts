@@ -61,9 +61,10 @@ export async function openPglite(opts: PgliteOptions): Promise<PgliteDb> {
         .catch((err: unknown) => {
           throw translateDbError(err);
         }),
-    async listen(channel, onMessage) {
-      // In-process: notifications cannot be lost, so there is nothing to reset.
+    async listen(channel, onMessage, onReset) {
+      // In-process: notifications cannot be lost once subscribed, so this is the only reset.
       const unlisten = await pglite.listen(channel, onMessage);
+      onReset(true);
       return async () => {
         if (!pglite.closed) await unlisten();
       };

@@ -1,0 +1,105 @@
+import { Type } from "@sinclair/typebox";
+import { createApiKey, revokeApiKey } from "../domain/api-keys.js";
+import { notFound } from "../domain/errors.js";
+import type { KeyServices } from "../domain/key-services.js";
+import { ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyListQuery, VerifyRequest, VerifyResult } from "../schemas/api-key.js";
+import { IdParams, ProblemRef } from "../schemas/common.js";
+import { apiKeyList } from "../store/api-keys.js";
+import { tenantFindById } from "../store/tenants.js";
+import { decodeCursor, page } from "./pagination.js";
+import type { App, Deps } from "./types.js";
+
+const errors = { 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 404: ProblemRef };
+const tags = ["api-keys"];
+
+export interface ApiKeyDeps extends Deps {
+  keys: KeyServices;
+}
+
+export async function apiKeyRoutes(app: App, { db, keys }: ApiKeyDeps): Promise<void> {
+  app.post(
+    "/v1/api-keys",
+    {
+      config: { roles: ["admin"] },
+      schema: {
+        tags,
+        summary: "Create an API key",
+        description:
+          "Returns the plaintext `key` once, in this response; the registry keeps only its prefix and an argon2id hash. " +
+          "404 for an unknown tenant or an unknown or retired product; 409 for a cancelled tenant.",
+        body: ApiKeyCreate,
+        response: { 201: ApiKeyCreated, ...errors, 409: ProblemRef, 503: ProblemRef },
+      },
+    },
+    async (req, reply) => {
+      const created = await createApiKey(db, keys.hasher, req.body, req.actor);
+      return reply.code(201).send(created);
+    },
+  );
+
+  app.get(
+    "/v1/api-keys",
+    {
+      config: { roles: ["admin", "auditor"] },
+      schema: {
+        tags,
+        summary: "List a tenant's API keys",
+        description: "Newest first, revoked keys included, paged with `cursor`. Never the key nor its hash. 404 for an unknown tenant.",
+        querystring: ApiKeyListQuery,
+        response: { 200: ApiKeyList, ...errors },
+      },
+    },
+    async (req) => {
+      const { tenant_id, limit, cursor } = req.query;
+      const before = cursor ? decodeCursor("api_keys", cursor, 2) : undefined;
+      if (!(await tenantFindById(db, tenant_id))) throw notFound("tenant");
+      const rows = await apiKeyList(db, {
+        tenantId: tenant_id,
+        limit: limit + 1,
+        ...(before ? { before: { createdAt: String(before[0]), id: String(before[1]) } } : {}),
+      });
+      const { items, next_cursor } = page(rows, limit, "api_keys", (k) => [k.created_at, k.id]);
+      return { api_keys: items, next_cursor };
+    },
+  );
+
+  app.delete(
+    "/v1/api-keys/:id",
+    {
+      config: { roles: ["admin"] },
+      schema: {
+        tags,
+        summary: "Revoke an API key",
+        description: "The key stops verifying on every instance within about a second. Revoking again: 204, unchanged.",
+        params: IdParams,
+        response: { 204: Type.Null({ description: "Revoked." }), ...errors },
+      },
+    },
+    async (req, reply) => {
+      await db.tx((q) => revokeApiKey(q, req.params.id, req.actor));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    "/v1/internal/api-keys/verify",
+    {
+      config: { roles: ["admin", "service"] },
+      // Products call this on every request: an access-log line per call would cost a third of its
+      // throughput and drown the log. Failures (5xx) are still logged.
+      logLevel: "warn",
+      schema: {
+        tags,
+        summary: "Verify an API key",
+        description:
+          "Always 200 for a well-typed body: `{valid: true, ...}` or `{valid: false, reason}`, the reason being the first failing " +
+          "condition in this order: malformed, not_found, revoked, expired, tenant_cancelled, product_mismatch, not_entitled, " +
+          "insufficient_scope. `product` asks that the key be for that product and the tenant entitled to it; `scope`, that " +
+          "the key hold it. 503 with Retry-After when too many unseen keys are being checked at once.",
+        body: VerifyRequest,
+        response: { 200: VerifyResult, 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 503: ProblemRef },
+      },
+    },
+    (req) => keys.verifier.verify(req.body),
+  );
+}
