@@ -11,7 +11,7 @@ import { catalogRoutes } from "./http/catalog.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { problem, registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
-import { metricsRoutes, registerMetrics } from "./http/metrics.js";
+import { metricsRoutes, registerKeyMetrics, registerMetrics } from "./http/metrics.js";
 import { registerOpenApi } from "./http/openapi.js";
 import { tenantRoutes } from "./http/tenants.js";
 import type { App, Deps } from "./http/types.js";
@@ -108,6 +108,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     argon2Queue: opts.config.argon2Queue,
   });
   app.decorate("keyServices", keys);
+  registerKeyMetrics(metrics, keys);
   // onClose runs after in-flight requests finish and before the caller closes the store: pending last_used_at still lands.
   app.addHook("onClose", () => keys.close());
   await app.register(apiKeyRoutes, { ...deps, keys });

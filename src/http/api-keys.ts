@@ -100,6 +100,10 @@ export async function apiKeyRoutes(app: App, { db, keys }: ApiKeyDeps): Promise<
         response: { 200: VerifyResult, 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 503: ProblemRef },
       },
     },
-    (req) => keys.verifier.verify(req.body),
+    async (req) => {
+      const result = await keys.verifier.verify(req.body);
+      app.metrics.verifyResults.inc({ result: result.valid ? "valid" : result.reason });
+      return result;
+    },
   );
 }

@@ -1,6 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { KeyServices } from "../domain/key-services.js";
 import type { Db } from "../store/db.js";
 import type { App } from "./types.js";
 
@@ -12,6 +13,7 @@ import type { App } from "./types.js";
 export interface Metrics {
   registry: Registry;
   authFailures: Counter<"reason">;
+  verifyResults: Counter<"result">;
 }
 
 declare module "fastify" {
@@ -62,9 +64,71 @@ export function registerMetrics(app: FastifyInstance, db: Db): Metrics {
     duration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  const metrics: Metrics = { registry, authFailures };
+  const verifyResults = new Counter({
+    name: "tenant_registry_verify_results_total",
+    help: "API-key verify answers: valid, or the reason it was refused.",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+
+  const metrics: Metrics = { registry, authFailures, verifyResults };
   app.decorate("metrics", metrics);
   return metrics;
+}
+
+/** Mirrors a counter kept elsewhere (it only grows) into a Prometheus counter at scrape time. */
+function mirrorCounter(registry: Registry, name: string, help: string, labelName: string, read: () => Record<string, number>): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [labelName],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [label, value] of Object.entries(read())) this.inc({ [labelName]: label }, value);
+    },
+  });
+}
+
+/** The verify hot path: cache use, cache size, the argon2 pool. */
+export function registerKeyMetrics(metrics: Metrics, keys: KeyServices): void {
+  const { registry } = metrics;
+  mirrorCounter(
+    registry,
+    "tenant_registry_verify_cache_lookups_total",
+    "Verifies answered from memory alone (cached) or that needed SQL or argon2 (loaded); hit ratio = cached / all.",
+    "outcome",
+    () => ({ ...keys.verifier.lookups }),
+  );
+  mirrorCounter(
+    registry,
+    "tenant_registry_argon2_hashes_total",
+    "argon2id hashes computed, and refused for a full queue.",
+    "outcome",
+    () => {
+      const s = keys.argon2.stats();
+      return { hashed: s.hashed, rejected: s.rejected };
+    },
+  );
+  new Gauge({
+    name: "tenant_registry_argon2_queue_depth",
+    help: "Key hashes waiting for a hashing thread.",
+    registers: [registry],
+    collect() {
+      this.set(keys.argon2.stats().queued);
+    },
+  });
+  new Gauge({
+    name: "tenant_registry_verify_cache_entries",
+    help: "Entries in the verify caches, by kind; listening is 1 while change notifications flow.",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+    collect() {
+      const s = keys.cache.stats();
+      for (const kind of ["proofs", "keys", "tenants", "misses"] as const) this.set({ kind }, s[kind]);
+      this.set({ kind: "listening" }, s.listening ? 1 : 0);
+    },
+  });
 }
 
 export async function metricsRoutes(app: App): Promise<void> {
