@@ -22,6 +22,8 @@ export const PG = {
   CRASH_SHUTDOWN: "57P02",
   CANNOT_CONNECT_NOW: "57P03",
   TOO_MANY_CONNECTIONS: "53300",
+  /** 0004_audit.sql: assigning an audit id stalled; the database is overloaded. */
+  AUDIT_ID_STALLED: "TRA01",
 } as const;
 
 /** Messages for constraint names, so a conflict tells the caller what clashed. */
@@ -77,6 +79,7 @@ export function translateDbError(err: unknown): AppError {
     code === PG.CRASH_SHUTDOWN ||
     code === PG.CANNOT_CONNECT_NOW ||
     code === PG.TOO_MANY_CONNECTIONS ||
+    code === PG.AUDIT_ID_STALLED ||
     CONNECTION_CODES.has(code) ||
     isConnectionMessage(e.message)
   ) {
