@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import FindMyWay from "find-my-way";
 import type { Config } from "./config.js";
+import { auditRoutes } from "./http/audit.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
 import { problem, registerErrorHandling, sendProblem } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
@@ -80,6 +81,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await registerOpenApi(app);
   await app.register(healthRoutes, deps);
   await app.register(tenantRoutes, deps);
+  await app.register(auditRoutes, deps);
 
   registerNotFound(app, routeTable);
   return app;
