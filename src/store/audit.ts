@@ -151,7 +151,8 @@ export async function auditList(q: Queryable, f: AuditFilter): Promise<AuditEven
   add("created_at <", f.until, "::timestamptz");
   values.push(f.limit);
   const rows = await q.query<AuditRow>(
-    `SELECT ${COLUMNS} FROM audit_events WHERE ${where.join(" AND ")} ORDER BY id LIMIT $${values.length}`,
+    // audit_events.id, not id: a bare name would sort by the text column of the select list.
+    `SELECT ${COLUMNS} FROM audit_events WHERE ${where.join(" AND ")} ORDER BY audit_events.id LIMIT $${values.length}`,
     values,
   );
   return rows.map(toEvent);
