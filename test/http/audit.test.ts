@@ -198,6 +198,18 @@ describe.each(ENGINES)("audit API on %s", (engine) => {
       expect([exact.events.length, exact.next_cursor]).toEqual([230, null]);
     });
 
+    it("ids ascend as numbers, also across a power of ten", async () => {
+      const tenantId = await tenant();
+      const [{ last }] = (await t.store.db.query<{ last: string }>(
+        "SELECT coalesce(pg_sequence_last_value('audit_events_id_seq'), 0)::text AS last",
+      )) as [{ last: string }];
+      const next = 10n ** BigInt(last.length);
+      await t.store.db.query("SELECT setval('audit_events_id_seq', $1::bigint)", [String(next - 4n)]);
+      const made = await batch(Array.from({ length: 8 }, () => ({ action: "digits.row", tenant_id: tenantId })));
+      expect(made.map((e) => e.id.length)).toEqual([last.length, last.length, last.length, ...Array(5).fill(last.length + 1)]);
+      expect((await all(`tenant_id=${tenantId}&action=digits.row&limit=3`)).map((e) => e.id)).toEqual(made.map((e) => e.id));
+    });
+
     it("a tailing reader polls with its last non-null cursor and gets what came since", async () => {
       const tenantId = await tenant();
       const made = await batch(Array.from({ length: 3 }, () => ({ action: "tail.row", tenant_id: tenantId })));
