@@ -59,15 +59,10 @@ async function checkRefs(q: Queryable, events: readonly AuditEventCreate[], fiel
   throw new AppError("not_found", `${errors[0]?.field}: ${errors[0]?.message}`, { errors });
 }
 
-/**
- * Append one event a product posts. An unknown tenant or product fails on
- * the foreign key (404) without a query of its own: this is the hot path.
- */
-export async function appendEvent(q: Queryable, event: AuditEventCreate, actor: Actor): Promise<AuditEvent> {
+/** A posted event, checked and with its actor settled, ready for auditInsert or an AuditAppender. */
+export function postedEvent(event: AuditEventCreate, actor: Actor): AuditInput {
   checkMetadata([event], () => "body");
-  const [stored] = await auditInsert(q, [toInput(event, actor)]);
-  if (!stored) throw new Error("audit insert returned no row");
-  return stored;
+  return toInput(event, actor);
 }
 
 /** Append a batch: every event is stored, in order, or none is. */

@@ -1,5 +1,6 @@
 import { Type } from "@sinclair/typebox";
-import { appendEvent, appendEvents } from "../domain/audit.js";
+import { appendEvents, postedEvent } from "../domain/audit.js";
+import { AuditAppender } from "../domain/audit-appender.js";
 import { AppError } from "../domain/errors.js";
 import { AuditBatch, AuditBatchCreate, AuditEvent, AuditEventCreate, AuditList, AuditListQuery } from "../schemas/audit.js";
 import { ProblemRef } from "../schemas/common.js";
@@ -27,6 +28,8 @@ function cursorId(cursor: string): string {
 }
 
 export async function auditRoutes(app: App, { db }: Deps): Promise<void> {
+  const appender = new AuditAppender(db);
+
   app.post(
     "/v1/audit",
     {
@@ -39,8 +42,7 @@ export async function auditRoutes(app: App, { db }: Deps): Promise<void> {
         response: { 201: AuditEventRef, ...errors },
       },
     },
-    // One statement, so it is atomic on its own: no explicit transaction (saves two round trips).
-    async (req, reply) => reply.code(201).send(await appendEvent(db, req.body, req.actor)),
+    async (req, reply) => reply.code(201).send(await appender.append(postedEvent(req.body, req.actor))),
   );
 
   app.post(
