@@ -39,6 +39,18 @@ describe.each(ENGINES)("audit store on %s", (engine) => {
     expect(await horizon(t.db)).toBeGreaterThan(BigInt(inside.row?.id ?? 0));
   });
 
+  it("a savepoint rolled back gives up its fence, and the next insert in the transaction takes it again", async () => {
+    const seen = await t.db.tx(async (q) => {
+      await q.query("SAVEPOINT first");
+      await auditInsert(q, [{ actor_id: "a", action: "savepoint.row" }]);
+      await q.query("ROLLBACK TO SAVEPOINT first");
+      const [e] = await auditInsert(q, [{ actor_id: "a", action: "savepoint.row" }]);
+      return { id: BigInt(e?.id ?? 0), h: await horizon(q) };
+    });
+    expect(seen.h).toBeLessThanOrEqual(seen.id);
+    expect(await horizon(t.db)).toBeGreaterThan(seen.id);
+  });
+
   it("events are append-only: no update, delete or truncate", async () => {
     const [e] = await auditInsert(t.db, [{ actor_id: "a", action: "keep.me" }]);
     const attempts = [
