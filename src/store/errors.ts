@@ -15,6 +15,7 @@ export const PG = {
   DATETIME_OVERFLOW: "22008",
   NUMERIC_OUT_OF_RANGE: "22003",
   STRING_TOO_LONG: "22001",
+  INVALID_TIME_ZONE_DISPLACEMENT: "22009",
   SERIALIZATION_FAILURE: "40001",
   DEADLOCK_DETECTED: "40P01",
   QUERY_CANCELED: "57014",
@@ -67,6 +68,8 @@ export function translateDbError(err: unknown): AppError {
     case PG.DATETIME_OVERFLOW:
     case PG.NUMERIC_OUT_OF_RANGE:
     case PG.STRING_TOO_LONG:
+    // RFC 3339 allows offsets to +-23:59; PostgreSQL stops at +-15:59.
+    case PG.INVALID_TIME_ZONE_DISPLACEMENT:
       return new AppError("invalid_input", "a value could not be stored (bad characters or out of range)");
     case PG.SERIALIZATION_FAILURE:
     case PG.DEADLOCK_DETECTED:

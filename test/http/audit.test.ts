@@ -288,9 +288,18 @@ describe.each(ENGINES)("audit API on %s", (engine) => {
       expect(await count(tenantId)).toBe(1);
     });
 
-    it("400, not 500, for text PostgreSQL cannot store", async () => {
-      const res = await t.call("service", "POST", "/v1/audit", { action: "nul.byte", metadata: { v: "a\u0000b" } });
-      expect([res.statusCode, res.json().code]).toEqual([400, "invalid_input"]);
+    it("400, not 500, for values PostgreSQL cannot store", async () => {
+      for (const body of [
+        { action: "nul.byte", metadata: { v: "a\u0000b" } },
+        { action: "odd.time", occurred_at: "0000-01-01T00:00:00Z" },
+        { action: "odd.time", occurred_at: "1900-01-01T00:00:00-23:59" },
+      ]) {
+        const res = await t.call("service", "POST", "/v1/audit", body);
+        expect([res.statusCode, res.json().code], JSON.stringify(body)).toEqual([400, "invalid_input"]);
+      }
+      for (const qs of ["since=0000-01-01T00:00:00Z", `until=${encodeURIComponent("2026-01-01T00:00:00-23:59")}`]) {
+        expect((await t.call("auditor", "GET", `/v1/audit?${qs}`)).statusCode, qs).toBe(400);
+      }
     });
 
     it("404 for an unknown tenant or product", async () => {
