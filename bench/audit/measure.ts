@@ -25,8 +25,19 @@ export interface HttpRun {
   non2xx: number;
 }
 
-/** autocannon against one POST, each request with a body from `body()`; fails loudly on anything but 2xx. */
-export async function httpPost(url: string, token: string, body: () => string, connections: number, seconds: number): Promise<HttpRun> {
+/**
+ * autocannon against one POST, cycling through ready-made bodies (building
+ * them on the fly would spend the load generator's CPU, which the server
+ * shares); fails loudly on anything but 2xx.
+ */
+export async function httpPost(
+  url: string,
+  token: string,
+  bodies: readonly string[],
+  connections: number,
+  seconds: number,
+): Promise<HttpRun> {
+  let next = 0;
   const r = await autocannon({
     url,
     connections,
@@ -35,7 +46,7 @@ export async function httpPost(url: string, token: string, body: () => string, c
       {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        setupRequest: (req) => ({ ...req, body: body() }),
+        setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }),
       },
     ],
   });
@@ -54,16 +65,17 @@ export interface Latency {
  * Sequential GETs (no queueing in the figures), each with fresh random
  * parameters, for `seconds` or `max` requests. Milliseconds, client side.
  */
-export async function getLatency(base: string, token: string, query: () => string, seconds: number, max: number): Promise<Latency> {
+export async function getLatency(base: string, token: string, path: () => string, seconds: number, max: number): Promise<Latency> {
   const times: number[] = [];
   let events = 0;
   const until = performance.now() + seconds * 1000;
   while (performance.now() < until && times.length < max) {
+    const url = `${base}${path()}`;
     const t0 = performance.now();
-    const res = await fetch(`${base}/v1/audit?${query()}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
     const body = (await res.json()) as { events?: unknown[] };
     times.push(performance.now() - t0);
-    if (res.status !== 200) throw new Error(`GET ${query()}: ${res.status} ${JSON.stringify(body)}`);
+    if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${JSON.stringify(body)}`);
     events += body.events?.length ?? 0;
   }
   times.sort((a, b) => a - b);
