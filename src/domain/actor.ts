@@ -7,13 +7,15 @@ import type { AuditInput } from "../store/audit.js";
 export interface Actor {
   principal: string;
   actorId: string;
+  /** The caller named someone with X-Actor-Id (even its own name): events then record the principal too. */
+  onBehalf?: boolean;
 }
 
 /** The actor fields of a registry-written audit event. */
 export function auditActor(actor: Actor, metadata: Record<string, unknown> = {}): Pick<AuditInput, "actor_id" | "metadata"> {
   return {
     actor_id: actor.actorId,
-    metadata: actor.actorId === actor.principal ? metadata : { ...metadata, principal: actor.principal },
+    metadata: actor.onBehalf || actor.actorId !== actor.principal ? { ...metadata, principal: actor.principal } : metadata,
   };
 }
 

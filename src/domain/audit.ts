@@ -13,7 +13,8 @@ import { AppError, type FieldError } from "./errors.js";
 function toInput(e: AuditEventCreate, actor: Actor): AuditInput {
   const actorId = e.actor_id ?? actor.actorId;
   const metadata = { ...(e.metadata ?? {}) };
-  if (actorId !== actor.principal || "principal" in metadata) metadata.principal = actor.principal;
+  if (e.actor_id !== undefined || actor.onBehalf || actorId !== actor.principal || "principal" in metadata)
+    metadata.principal = actor.principal;
   return {
     action: e.action,
     tenant_id: e.tenant_id ?? null,

@@ -36,7 +36,8 @@ export async function updateTenant(q: Queryable, id: string, patch: TenantPatch,
     const to = patch[field];
     if (to === undefined) continue;
     const from = before[field];
-    if (!sameValue(from, to)) changes[field] = { from, to };
+    // Timestamps are recorded in UTC, as the API shows them, whatever offset the caller used.
+    if (!sameValue(from, to)) changes[field] = { from, to: isTimestamp(to) ? utc(to) : to };
   }
   if (Object.keys(changes).length === 0) return { value: before, changed: false };
   const tenant = await tenantUpdate(q, id, patch);
@@ -44,11 +45,15 @@ export async function updateTenant(q: Queryable, id: string, patch: TenantPatch,
   return { value: tenant, changed: true };
 }
 
+const utc = (v: string): string => {
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? v : d.toISOString();
+};
+const isTimestamp = (v: unknown): v is string => typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v);
+
 /** Timestamps compare by instant, so "…Z" and "…+00:00" are the same value. */
 function sameValue(a: unknown, b: unknown): boolean {
-  if (typeof a === "string" && typeof b === "string" && /^\d{4}-\d\d-\d\dT/.test(a) && /^\d{4}-\d\d-\d\dT/.test(b)) {
-    return Date.parse(a) === Date.parse(b);
-  }
+  if (isTimestamp(a) && isTimestamp(b)) return Date.parse(a) === Date.parse(b);
   return a === b;
 }
 

@@ -90,6 +90,6 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
       }
       actorId = xActor.trim();
     }
-    req.actor = { principal: principal.name, actorId };
+    req.actor = { principal: principal.name, actorId, onBehalf: xActor !== undefined };
   });
 }

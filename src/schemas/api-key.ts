@@ -1,5 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { Cursor, limitParam, NextCursor, Nullable, StringEnum, Timestamp, Uuid } from "./common.js";
+import { Cursor, limitParam, NextCursor, Nullable, StringEnum, Timestamp, TrimmedText, Uuid } from "./common.js";
 
 // Glossary: an API key lets a tenant call the products. Products ask the
 // registry whether a presented key is good (verify) on every request; the
@@ -42,7 +42,7 @@ export type ApiKeyCreated = Static<typeof ApiKeyCreated>;
 export const ApiKeyCreate = Type.Object(
   {
     tenant_id: Uuid,
-    name: Type.String({ minLength: 1, maxLength: 200, pattern: "\\S", description: "What the key is for, 1-200 chars after trimming." }),
+    name: TrimmedText(200, "What the key is for, 1-200 chars after trimming (stored trimmed)."),
     product: Type.Optional(
       Nullable(
         Type.String({

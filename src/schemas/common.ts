@@ -5,6 +5,19 @@ import { ERROR_CODES } from "../domain/errors.js";
 export const StringEnum = <const T extends readonly string[]>(values: T, options: { description?: string } = {}) =>
   Type.Unsafe<T[number]>({ type: "string", enum: [...values], ...options });
 
+/**
+ * Free text of 1 to `max` characters once surrounding white space is
+ * trimmed (the stored value is trimmed). Longer raw input is allowed only
+ * for the white space around it.
+ */
+export const TrimmedText = (max: number, description: string) =>
+  Type.String({
+    minLength: 1,
+    maxLength: max + 1000,
+    pattern: `^\\s*\\S(?:[\\s\\S]{0,${max - 2}}\\S)?\\s*$`,
+    description,
+  });
+
 export const Uuid = Type.String({ format: "uuid", description: "A UUID." });
 export const Timestamp = Type.String({ format: "date-time", description: "RFC 3339 date-time, UTC." });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);

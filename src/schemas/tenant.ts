@@ -1,5 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { Cursor, limitParam, NextCursor, Nullable, StringEnum, Timestamp, Uuid } from "./common.js";
+import { Cursor, limitParam, NextCursor, Nullable, StringEnum, Timestamp, TrimmedText, Uuid } from "./common.js";
 
 // Glossary: a tenant is one customer (or internal team, partner, demo) of the
 // company. Its status moves pending -> active -> cancelled and never back.
@@ -18,12 +18,7 @@ export const Slug = Type.String({
   pattern: "^[a-z][a-z0-9-]*[a-z0-9]$",
   description: "3-63 chars of [a-z0-9-], starting with a letter, not ending with '-'. Unique.",
 });
-export const TenantName = Type.String({
-  minLength: 1,
-  maxLength: 200,
-  pattern: "\\S",
-  description: "Display name, 1-200 chars after trimming.",
-});
+export const TenantName = TrimmedText(200, "Display name, 1-200 chars after trimming (stored trimmed).");
 const ShortText = (description: string) => Type.String({ minLength: 1, maxLength: 200, description });
 
 export const Tenant = Type.Object(
@@ -88,4 +83,5 @@ export type TenantListQuery = Static<typeof TenantListQuery>;
 
 export const TenantList = Type.Object({ tenants: Type.Array(Type.Ref(Tenant)), next_cursor: NextCursor });
 
-export const SlugParams = Type.Object({ slug: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+/** A malformed slug in the path is a 400, like a malformed id. */
+export const SlugParams = Type.Object({ slug: Slug }, { additionalProperties: false });

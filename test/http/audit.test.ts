@@ -102,8 +102,11 @@ describe.each(ENGINES)("audit API on %s", (engine) => {
       expect(own).toMatchObject({ actor_id: "u1", metadata: { principal: "products" } });
       const spoof = await post({ action: "login.succeeded", metadata: { principal: "root", ip: "10.0.0.1" } });
       expect(spoof).toMatchObject({ actor_id: "products", metadata: { principal: "products", ip: "10.0.0.1" } });
+      // An event that names its own actor always records the caller, even when the names coincide.
       const self = await post({ action: "login.succeeded", actor_id: "products" });
-      expect(self.metadata).toEqual({});
+      expect(self.metadata).toEqual({ principal: "products" });
+      const none = await post({ action: "login.succeeded" });
+      expect(none.metadata).toEqual({});
     });
 
     it("admin may append too", async () => {

@@ -33,6 +33,13 @@ describe.each(ENGINES)("tenants API on %s", (engine) => {
       expect(await audit(body.id)).toEqual([{ action: "tenant.created", actor_id: "admin", metadata: { slug } }]);
     });
 
+    it("a name of 200 characters once trimmed is accepted and stored trimmed", async () => {
+      const name = "n".repeat(200);
+      const res = await t.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug(), name: `  ${name}\t ` });
+      expect(res.statusCode).toBe(201);
+      expect(res.json().name).toBe(name);
+    });
+
     it("gets by id and by slug, for every role", async () => {
       const tenant = await create();
       for (const role of ["admin", "service", "auditor"] as const) {
@@ -100,6 +107,13 @@ describe.each(ENGINES)("tenants API on %s", (engine) => {
       expect((await audit(tenant.id)).map((e) => e.action)).toEqual(["tenant.created", "tenant.activated", "tenant.cancelled"]);
     });
 
+    it("records the principal in metadata whenever X-Actor-Id is sent, even naming the principal itself", async () => {
+      const res = await t.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug(), name: "Self" }, { "x-actor-id": "admin" });
+      expect((await audit(res.json().id))[0]).toMatchObject({ actor_id: "admin", metadata: { principal: "admin" } });
+      const plain = await t.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug(), name: "Plain" });
+      expect((await audit(plain.json().id))[0]?.metadata).not.toHaveProperty("principal");
+    });
+
     it("records X-Actor-Id as the actor and the principal in metadata", async () => {
       const res = await t.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug(), name: "Via UI" }, { "x-actor-id": "rep@example.com" });
       const events = await audit(res.json().id);
@@ -124,6 +138,7 @@ describe.each(ENGINES)("tenants API on %s", (engine) => {
       [{ slug: "a".repeat(64), name: "x" }, "body/slug"],
       [{ slug: "okay", name: "   " }, "body/name"],
       [{ slug: "okay", name: "x".repeat(201) }, "body/name"],
+      [{ slug: "okay", name: ` ${"x".repeat(199)} y ` }, "body/name"],
       [{ slug: "okay", name: "x", plan: "gold" }, "body/plan"],
       [{ slug: "okay", name: "x", kind: 3 }, "body/kind"],
       [{ slug: "okay", name: "x", status: "active" }, "body/status"],
@@ -140,6 +155,7 @@ describe.each(ENGINES)("tenants API on %s", (engine) => {
     it("404 for an unknown id or slug, 400 for a malformed id", async () => {
       expect((await t.call("admin", "GET", "/v1/tenants/6f1c1a43-6a52-4c1e-9d63-5f2b0c7f2a10")).statusCode).toBe(404);
       expect((await t.call("admin", "GET", "/v1/tenants/by-slug/nobody-here")).statusCode).toBe(404);
+      expect((await t.call("admin", "GET", "/v1/tenants/by-slug/Bad_Slug!")).statusCode).toBe(400);
       const bad = await t.call("admin", "GET", "/v1/tenants/not-a-uuid");
       expect([bad.statusCode, bad.json().errors[0].field]).toEqual([400, "params/id"]);
       expect((await t.call("admin", "POST", "/v1/tenants/6f1c1a43-6a52-4c1e-9d63-5f2b0c7f2a10/cancel")).statusCode).toBe(404);
