@@ -1,5 +1,8 @@
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { newToken } from "./admin-token.js";
+import { clientCommands } from "./cli/commands.js";
+import { UsageError } from "./cli/context.js";
+import { RegistryError } from "./client/registry-client.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { startServer, stopOnSignals } from "./server.js";
@@ -7,6 +10,18 @@ import { openStore } from "./store/index.js";
 import { migrate } from "./store/migrate.js";
 
 function fail(err: unknown): never {
+  // commander has printed its message (or the help) already.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  if (err instanceof UsageError) {
+    process.stderr.write(`tenant-registry: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof RegistryError) {
+    const { title, detail, errors } = err.problem;
+    const fields = (errors ?? []).map((e) => `\n  ${e.field}: ${e.message}`).join("");
+    process.stderr.write(`tenant-registry: ${title}: ${detail}${fields}\n`);
+    process.exit(1);
+  }
   if (err instanceof ConfigError) {
     process.stderr.write(`tenant-registry: ${err.message}\n  See .env.example for every setting.\n`);
     process.exit(2);
@@ -19,7 +34,9 @@ function fail(err: unknown): never {
 export function buildCli(): Command {
   const program = new Command("tenant-registry")
     .description("System of record for tenants, entitlements, API keys and audit.")
-    .showHelpAfterError();
+    .showHelpAfterError("(add --help for usage and an example)")
+    // Usage errors reach fail() as CommanderErrors, to exit 2 rather than commander's 1.
+    .exitOverride();
 
   program
     .command("serve", { isDefault: true })
@@ -55,6 +72,7 @@ export function buildCli(): Command {
       process.stdout.write(`${newToken()}\n`);
     });
 
+  clientCommands(program);
   return program;
 }
 
