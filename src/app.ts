@@ -5,6 +5,7 @@ import FindMyWay from "find-my-way";
 import type { Config } from "./config.js";
 import { type KeyServices, startKeyServices } from "./domain/key-services.js";
 import { apiKeyRoutes } from "./http/api-keys.js";
+import { auditRoutes } from "./http/audit.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
 import { AuthFailureLimiter } from "./http/auth-limit.js";
 import { catalogRoutes } from "./http/catalog.js";
@@ -112,6 +113,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   // onClose runs after in-flight requests finish and before the caller closes the store: pending last_used_at still lands.
   app.addHook("onClose", () => keys.close());
   await app.register(apiKeyRoutes, { ...deps, keys });
+  await app.register(auditRoutes, deps);
 
   registerNotFound(app, routeTable);
   return app;

@@ -1,9 +1,14 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { Nullable, Timestamp, Uuid } from "./common.js";
+import { Cursor, limitParam, NextCursor, Nullable, Timestamp, Uuid } from "./common.js";
 
 // Glossary: an audit event records one thing that happened, to a tenant or
 // in a product. The registry writes its own (tenant.created, ...) in the same
 // transaction as the change; products append theirs through POST /v1/audit.
+
+export const AUDIT_ACTION_PATTERN = "^[a-z][a-z0-9_.:-]{0,99}$";
+/** Serialized (compact JSON, UTF-8) size limit of an event's metadata. */
+export const AUDIT_METADATA_MAX_BYTES = 16 * 1024;
+export const AUDIT_BATCH_MAX = 1000;
 
 export const AuditEvent = Type.Object(
   {
@@ -21,3 +26,66 @@ export const AuditEvent = Type.Object(
   { $id: "AuditEvent", title: "AuditEvent" },
 );
 export type AuditEvent = Static<typeof AuditEvent>;
+
+const Action = Type.String({
+  pattern: AUDIT_ACTION_PATTERN,
+  description: "What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`.",
+});
+const ACTOR_ID = {
+  minLength: 1,
+  maxLength: 200,
+  // No control characters, no leading or trailing white space.
+  pattern: "^[^\\p{Cc}\\s](?:[^\\p{Cc}]*[^\\p{Cc}\\s])?$",
+};
+const ActorId = (description: string) => Type.String({ ...ACTOR_ID, description });
+const At = (description: string) => Type.String({ format: "date-time", description });
+const ProductKey = Type.String({ minLength: 1, maxLength: 100, description: "A catalog product key." });
+const Label = (description: string) => Type.String({ minLength: 1, maxLength: 200, description });
+
+export const AuditEventCreate = Type.Object(
+  {
+    action: Action,
+    tenant_id: Type.Optional(Nullable(Uuid)),
+    product: Type.Optional(Nullable(ProductKey)),
+    actor_id: Type.Optional(
+      ActorId(
+        "Who acted, e.g. a product's user. Defaults to X-Actor-Id, else the calling principal; when it differs from the principal, `metadata.principal` records the principal.",
+      ),
+    ),
+    target_type: Type.Optional(Nullable(Label("What kind of thing was acted on."))),
+    target_id: Type.Optional(Nullable(Label("Which thing was acted on."))),
+    metadata: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "A JSON object, at most 16 KiB serialized. `principal` is reserved: the registry sets it.",
+      }),
+    ),
+    occurred_at: Type.Optional(At("When it happened, by the caller's clock (RFC 3339); defaults to created_at.")),
+  },
+  { additionalProperties: false },
+);
+export type AuditEventCreate = Static<typeof AuditEventCreate>;
+
+export const AuditBatchCreate = Type.Object(
+  { events: Type.Array(AuditEventCreate, { minItems: 1, maxItems: AUDIT_BATCH_MAX, description: "1 to 1,000 events." }) },
+  { additionalProperties: false },
+);
+export type AuditBatchCreate = Static<typeof AuditBatchCreate>;
+
+export const AuditBatch = Type.Object({ events: Type.Array(Type.Ref(AuditEvent)) });
+
+export const AuditListQuery = Type.Object(
+  {
+    tenant_id: Type.Optional(Uuid),
+    product: Type.Optional(ProductKey),
+    actor_id: Type.Optional(ActorId("Only events by this actor.")),
+    action: Type.Optional(Action),
+    since: Type.Optional(At("Only events created at or after this time (inclusive, RFC 3339).")),
+    until: Type.Optional(At("Only events created before this time (exclusive, RFC 3339).")),
+    limit: limitParam(100, 1000),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+);
+export type AuditListQuery = Static<typeof AuditListQuery>;
+
+export const AuditList = Type.Object({ events: Type.Array(Type.Ref(AuditEvent)), next_cursor: NextCursor });

@@ -44,14 +44,16 @@ const toEvent = (r: AuditRow): AuditEvent => ({
 
 /**
  * Append events in the caller's transaction, so they commit with the change
- * they describe or not at all. Returns them in id order.
+ * they describe or not at all. Returns them in id order. The table's
+ * trigger assigns id, created_at and a missing occurred_at (0004_audit.sql):
+ * that is what keeps forward paging from skipping, whoever inserts.
  */
 export async function auditInsert(q: Queryable, events: readonly AuditInput[]): Promise<AuditEvent[]> {
   if (events.length === 0) return [];
   const rows = await q.query<AuditRow>(
     `INSERT INTO audit_events (tenant_id, product, actor_id, action, target_type, target_id, metadata, occurred_at)
      SELECT e.tenant_id, e.product, e.actor_id, e.action, e.target_type, e.target_id, coalesce(e.metadata, '{}'),
-            coalesce(e.occurred_at, now())
+            date_trunc('milliseconds', e.occurred_at)
        FROM jsonb_to_recordset($1::jsonb) AS e(tenant_id uuid, product text, actor_id text, action text,
             target_type text, target_id text, metadata jsonb, occurred_at timestamptz, ord int)
       ORDER BY e.ord
@@ -60,3 +62,101 @@ export async function auditInsert(q: Queryable, events: readonly AuditInput[]): 
   );
   return rows.map(toEvent).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
 }
+
+/** Of the given tenant ids and product keys, those that do not exist. */
+export async function auditMissingRefs(
+  q: Queryable,
+  tenantIds: readonly string[],
+  products: readonly string[],
+): Promise<{ tenants: string[]; products: string[] }> {
+  if (tenantIds.length === 0 && products.length === 0) return { tenants: [], products: [] };
+  const rows = await q.query<{ kind: "tenant" | "product"; ref: string }>(
+    `SELECT 'tenant' AS kind, t.ref::text AS ref FROM unnest($1::uuid[]) AS t(ref)
+      WHERE NOT EXISTS (SELECT 1 FROM tenants WHERE id = t.ref)
+     UNION ALL
+     SELECT 'product', p.ref FROM unnest($2::text[]) AS p(ref)
+      WHERE NOT EXISTS (SELECT 1 FROM products WHERE key = p.ref)`,
+    [tenantIds, products],
+  );
+  return {
+    tenants: rows.filter((r) => r.kind === "tenant").map((r) => r.ref),
+    products: rows.filter((r) => r.kind === "product").map((r) => r.ref),
+  };
+}
+
+export interface AuditFilter {
+  tenant_id?: string;
+  product?: string;
+  actor_id?: string;
+  action?: string;
+  /** created_at >= since (inclusive), RFC 3339. */
+  since?: string;
+  /** created_at < until (exclusive), RFC 3339. */
+  until?: string;
+  /** Keyset: only ids above this one (decimal string). */
+  after?: string;
+  limit: number;
+}
+
+/**
+ * How far apart in time two events may be stored out of id order: the
+ * trigger's 5 s stall limit plus 1 ms of truncation, rounded up. Events
+ * created at least this long before `since` all have lower ids than every
+ * event in range, so the newest of them bounds the scan (and likewise
+ * after `until`). See docs/audit.md, "Time ranges".
+ */
+const SKEW = "6 seconds";
+
+interface Bounds {
+  [k: string]: unknown;
+  horizon: string;
+  floor: string | null;
+  ceiling: string | null;
+}
+
+/**
+ * Ascending by id, up to `limit` events, only from the settled prefix of
+ * the log. Two statements, in this order and not inside an older snapshot
+ * (so: not in a REPEATABLE READ transaction): the horizon is computed
+ * first, and the page's snapshot, taken afterwards, then holds every event
+ * below it.
+ */
+export async function auditList(q: Queryable, f: AuditFilter): Promise<AuditEvent[]> {
+  const [bounds] = await q.query<Bounds>(
+    `SELECT audit_horizon()::text AS horizon,
+            CASE WHEN $1::timestamptz IS NOT NULL THEN
+              (SELECT id::text FROM audit_events WHERE created_at < $1::timestamptz - interval '${SKEW}'
+                ORDER BY created_at DESC LIMIT 1) END AS floor,
+            CASE WHEN $2::timestamptz IS NOT NULL THEN
+              (SELECT id::text FROM audit_events WHERE created_at >= $2::timestamptz + interval '${SKEW}'
+                ORDER BY created_at LIMIT 1) END AS ceiling`,
+    [f.since ?? null, f.until ?? null],
+  );
+  if (!bounds) throw new Error("audit_horizon() returned no row");
+  const after = maxId(f.after ?? "0", bounds.floor ?? "0");
+  const before = bounds.ceiling !== null ? minId(bounds.horizon, bounds.ceiling) : bounds.horizon;
+
+  const values: unknown[] = [after, before];
+  const where = ["id > $1::bigint", "id < $2::bigint"];
+  const add = (column: string, value: string | undefined, cast = "") => {
+    if (value === undefined) return;
+    values.push(value);
+    where.push(`${column} $${values.length}${cast}`);
+  };
+  add("tenant_id =", f.tenant_id, "::uuid");
+  add("product =", f.product);
+  add("actor_id =", f.actor_id);
+  add("action =", f.action);
+  add("created_at >=", f.since, "::timestamptz");
+  add("created_at <", f.until, "::timestamptz");
+  values.push(f.limit);
+  const rows = await q.query<AuditRow>(
+    // audit_events.id, not id: a bare name would sort by the text column of the select list.
+    `SELECT ${COLUMNS} FROM audit_events WHERE ${where.join(" AND ")} ORDER BY audit_events.id LIMIT $${values.length}`,
+    values,
+  );
+  return rows.map(toEvent);
+}
+
+const maxId = (a: string, b: string) => (BigInt(a) >= BigInt(b) ? a : b);
+const minId = (a: string, b: string) => (BigInt(a) <= BigInt(b) ? a : b);

@@ -15,6 +15,7 @@ export const PG = {
   DATETIME_OVERFLOW: "22008",
   NUMERIC_OUT_OF_RANGE: "22003",
   STRING_TOO_LONG: "22001",
+  INVALID_TIME_ZONE_DISPLACEMENT: "22009",
   SERIALIZATION_FAILURE: "40001",
   DEADLOCK_DETECTED: "40P01",
   QUERY_CANCELED: "57014",
@@ -25,6 +26,8 @@ export const PG = {
   STATEMENT_TOO_COMPLEX: "54001",
   PROGRAM_LIMIT_EXCEEDED: "54000",
   INVALID_PARAMETER_VALUE: "22023",
+  /** 0004_audit.sql: assigning an audit id stalled; the database is overloaded. */
+  AUDIT_ID_STALLED: "TRA01",
 } as const;
 
 /** Messages for constraint names, so a conflict tells the caller what clashed. */
@@ -69,6 +72,8 @@ export function translateDbError(err: unknown): AppError {
     case PG.NUMERIC_OUT_OF_RANGE:
     case PG.STRING_TOO_LONG:
     case PG.INVALID_PARAMETER_VALUE:
+    // RFC 3339 allows offsets to +-23:59; PostgreSQL stops at +-15:59.
+    case PG.INVALID_TIME_ZONE_DISPLACEMENT:
       return new AppError("invalid_input", "a value could not be stored (bad characters or out of range)");
     // e.g. JSON nested deeper than the database parses.
     case PG.STATEMENT_TOO_COMPLEX:
@@ -85,6 +90,7 @@ export function translateDbError(err: unknown): AppError {
     code === PG.CRASH_SHUTDOWN ||
     code === PG.CANNOT_CONNECT_NOW ||
     code === PG.TOO_MANY_CONNECTIONS ||
+    code === PG.AUDIT_ID_STALLED ||
     CONNECTION_CODES.has(code) ||
     isConnectionMessage(e.message)
   ) {
