@@ -1625,6 +1625,317 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit trail
+         * @description Ascending by id, filtered, paged with `cursor`. Never skips: following `next_cursor` while events are being appended returns every committed event exactly once. `next_cursor` is null when there are no more events now; to tail the log, poll again with the last non-null cursor and skip ids already seen.
+         *
+         *     Roles: admin, auditor.
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description A UUID. */
+                    tenant_id?: string;
+                    /** @description A catalog product key. */
+                    product?: string;
+                    /** @description Only events by this actor. */
+                    actor_id?: string;
+                    /** @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. */
+                    action?: string;
+                    /** @description Only events created at or after this time (inclusive, RFC 3339). */
+                    since?: string;
+                    /** @description Only events created before this time (exclusive, RFC 3339). */
+                    until?: string;
+                    /** @description Page size, 1 to 1000 (default 100). */
+                    limit: number;
+                    /** @description Opaque cursor from a previous page's `next_cursor`. */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: components["schemas"]["AuditEvent"][];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Append an audit event
+         * @description Stores one event and returns it. 404 when `tenant_id` or `product` does not exist.
+         *
+         *     Roles: admin, service.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. */
+                        action: string;
+                        tenant_id?: string | null;
+                        product?: string | null;
+                        /** @description Who acted, e.g. a product's user. Defaults to X-Actor-Id, else the calling principal; when it differs from the principal, `metadata.principal` records the principal. */
+                        actor_id?: string;
+                        target_type?: string | null;
+                        target_id?: string | null;
+                        /** @description A JSON object, at most 16 KiB serialized. `principal` is reserved: the registry sets it. */
+                        metadata?: {
+                            [key: string]: unknown;
+                        };
+                        /**
+                         * Format: date-time
+                         * @description When it happened, by the caller's clock (RFC 3339); defaults to created_at.
+                         */
+                        occurred_at?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditEvent"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Append up to 1,000 audit events
+         * @description All events are stored, in the order given (ascending ids), or none is. A 404 names each event whose `tenant_id` or `product` does not exist. Body limit 16 MiB.
+         *
+         *     Roles: admin, service.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description 1 to 1,000 events. */
+                        events: {
+                            /** @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. */
+                            action: string;
+                            tenant_id?: string | null;
+                            product?: string | null;
+                            /** @description Who acted, e.g. a product's user. Defaults to X-Actor-Id, else the calling principal; when it differs from the principal, `metadata.principal` records the principal. */
+                            actor_id?: string;
+                            target_type?: string | null;
+                            target_id?: string | null;
+                            /** @description A JSON object, at most 16 KiB serialized. `principal` is reserved: the registry sets it. */
+                            metadata?: {
+                                [key: string]: unknown;
+                            };
+                            /**
+                             * Format: date-time
+                             * @description When it happened, by the caller's clock (RFC 3339); defaults to created_at.
+                             */
+                            occurred_at?: string;
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: components["schemas"]["AuditEvent"][];
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description RFC 9457 problem details. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
