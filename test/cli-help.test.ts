@@ -24,6 +24,7 @@ describe("CLI help", () => {
       ...["list", "grant", "revoke"].map((v) => `entitlements ${v}`),
       ...["list", "request", "trial"].map((v) => `catalog ${v}`),
       ...["create", "list", "revoke", "verify"].map((v) => `keys ${v}`),
+      ...["list", "tail", "export"].map((v) => `audit ${v}`),
     ]) {
       expect(names, name).toContain(name);
     }

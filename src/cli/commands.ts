@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { auditCommands } from "./audit.js";
 import { catalogCommands } from "./catalog.js";
 import { entitlementsCommands } from "./entitlements.js";
 import { keysCommands } from "./keys.js";
@@ -10,4 +11,5 @@ export function clientCommands(program: Command): void {
   entitlementsCommands(program);
   catalogCommands(program);
   keysCommands(program);
+  auditCommands(program);
 }
