@@ -116,6 +116,9 @@ describe("the typed client and the verify middleware against a running registry"
     const tenant = await tenantWith("billing");
     const key = await newKey(tenant.id, ["read"]);
 
+    // Concurrent first requests share one verify; later ones come from the cache.
+    const first = await Promise.all(Array.from({ length: 5 }, () => call({ "x-api-key": key.key })));
+    expect(first.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     for (let i = 0; i < 3; i++) expect((await call({ "x-api-key": key.key })).status).toBe(200);
     expect(verifies).toBe(1);
     // Refusals are never cached: each one asks the registry again.

@@ -71,6 +71,7 @@ export function createKeyChecker(options: RegistryAuthOptions): KeyChecker {
   const cache =
     ttl > 0 ? new LRUCache<string, RegistryPrincipal>({ max: options.maxEntries ?? 10_000, ttl, ttlAutopurge: false }) : undefined;
   const body = { product: options.product, ...(options.scope ? { scope: options.scope } : {}) };
+  const inFlight = new Map<string, ReturnType<typeof verify>>();
 
   return {
     async check(headers) {
@@ -79,9 +80,15 @@ export function createKeyChecker(options: RegistryAuthOptions): KeyChecker {
       const digest = createHash("sha256").update(key).digest("base64url");
       const cached = cache?.get(digest);
       if (cached) return { ok: true, principal: cached };
+      // Concurrent requests with one uncached key share a single verify call.
+      let pending = inFlight.get(digest);
+      if (!pending) {
+        pending = verify(key).finally(() => inFlight.delete(digest));
+        inFlight.set(digest, pending);
+      }
       let answer: Awaited<ReturnType<typeof verify>>;
       try {
-        answer = await verify(key);
+        answer = await pending;
       } catch (err) {
         // Failing closed: a product that cannot ask the registry lets nobody in.
         const detail =
