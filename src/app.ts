@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { Type } from "@sinclair/typebox";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RouteOptions } from "fastify";
 import FindMyWay from "find-my-way";
 import type { Config } from "./config.js";
+import { AppError } from "./domain/errors.js";
 import { type KeyServices, startKeyServices } from "./domain/key-services.js";
 import { apiKeyRoutes } from "./http/api-keys.js";
 import { auditRoutes } from "./http/audit.js";
@@ -73,6 +75,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   app.addHook("onRoute", (r) => {
     const methods = Array.isArray(r.method) ? r.method : [r.method];
     for (const m of methods) routeTable.push({ method: m, url: r.url, roles: r.config?.roles });
+    if (r.url.startsWith("/v1/")) rejectUndeclaredInput(r);
   });
 
   // First hook: even a request refused by auth carries its id back.
@@ -117,6 +120,31 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
 
   registerNotFound(app, routeTable);
   return app;
+}
+
+/**
+ * Typos fail loudly: a /v1 route that declares no query parameters accepts
+ * none, and one that declares no body accepts none (activate, cancel,
+ * DELETE), rather than ignoring what the caller thought it was sending.
+ */
+function rejectUndeclaredInput(route: RouteOptions): void {
+  route.schema ??= {};
+  route.schema.querystring ??= NO_QUERY;
+  if (route.schema.body === undefined && route.method !== "GET" && route.method !== "HEAD") {
+    const hooks = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+    route.preValidation = [...hooks, rejectBody];
+  }
+}
+
+const NO_QUERY = Type.Object({}, { additionalProperties: false });
+
+/** `{}` is accepted: many clients send it for "nothing". */
+async function rejectBody(req: FastifyRequest): Promise<void> {
+  const b = req.body;
+  const empty = b === undefined || (typeof b === "object" && b !== null && !Array.isArray(b) && Object.keys(b).length === 0);
+  if (!empty) {
+    throw new AppError("invalid_input", "this endpoint takes no request body", { errors: [{ field: "body", message: "must be empty" }] });
+  }
 }
 
 /**

@@ -15,10 +15,11 @@ import pg from "pg";
 import { encodeCursor } from "../../src/http/pagination.js";
 import { migrate } from "../../src/store/migrate.js";
 import { openPg } from "../../src/store/pg.js";
+import { BENCH_ADMIN_URL, createDatabase, type Server, startServer } from "../lib/server.js";
 import { getLatency, httpPost, type Latency, sqlLoop } from "./measure.js";
-import { ACTIONS, ACTORS, createDatabase, loadHistory, PRODUCTS, type Server, startServer } from "./setup.js";
+import { ACTIONS, ACTORS, loadHistory, PRODUCTS } from "./setup.js";
 
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const ADMIN_URL = BENCH_ADMIN_URL;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = 3;
 const CONNECTIONS = 20;
@@ -33,7 +34,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-const db = await createDatabase(ADMIN_URL);
+const db = await createDatabase(ADMIN_URL, "tr_bench_audit");
 let server: Server | undefined;
 let pool: pg.Pool | undefined;
 const cleanup = async () => {

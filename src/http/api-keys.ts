@@ -6,7 +6,7 @@ import { ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyListQuery, VerifyRequest
 import { IdParams, ProblemRef } from "../schemas/common.js";
 import { apiKeyList } from "../store/api-keys.js";
 import { tenantFindById } from "../store/tenants.js";
-import { decodeCursor, page } from "./pagination.js";
+import { CursorPart, decodeCursor, page } from "./pagination.js";
 import type { App, Deps } from "./types.js";
 
 const errors = { 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 404: ProblemRef };
@@ -51,12 +51,12 @@ export async function apiKeyRoutes(app: App, { db, keys }: ApiKeyDeps): Promise<
     },
     async (req) => {
       const { tenant_id, limit, cursor } = req.query;
-      const before = cursor ? decodeCursor("api_keys", cursor, 2) : undefined;
+      const before = cursor ? decodeCursor("api_keys", cursor, [CursorPart.timestamp, CursorPart.uuid]) : undefined;
       if (!(await tenantFindById(db, tenant_id))) throw notFound("tenant");
       const rows = await apiKeyList(db, {
         tenantId: tenant_id,
         limit: limit + 1,
-        ...(before ? { before: { createdAt: String(before[0]), id: String(before[1]) } } : {}),
+        ...(before ? { before: { createdAt: before[0] as string, id: before[1] as string } } : {}),
       });
       const { items, next_cursor } = page(rows, limit, "api_keys", (k) => [k.created_at, k.id]);
       return { api_keys: items, next_cursor };

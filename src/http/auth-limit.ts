@@ -1,9 +1,11 @@
 /**
- * Counts failed authentications per client address in fixed windows. An
- * address over the limit is refused (429) on every protected route until its
- * window ends, whatever token it sends: refusing only the wrong guesses would
- * still tell a guesser when it was right. Memory is bounded: past `maxKeys`
- * addresses the oldest are forgotten.
+ * Counts failed authentications per client address in fixed windows. Past
+ * the limit, the address's failing requests get 429 + Retry-After (a signal
+ * to back off, cheap to serve) until its window ends; requests with a valid
+ * token still pass. Blocking the whole address would let one pod with a
+ * stale token take verify away from every service behind the same NAT, and
+ * would buy nothing against guessing: tokens carry 128 bits or more.
+ * Memory is bounded: past `maxKeys` addresses the oldest are forgotten.
  */
 export class AuthFailureLimiter {
   private readonly windows = new Map<string, { count: number; resetAt: number }>();

@@ -64,15 +64,15 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
   app.addHook("onRequest", async (req) => {
     const roles = req.routeOptions.config.roles;
     if (!roles) return;
-    const wait = opts.limiter.retryAfter(req.ip);
-    if (wait > 0) {
-      opts.onFailure?.("rate_limited");
-      throw new AppError("rate_limited", "too many failed authentications from this address; retry later", { retryAfterSeconds: wait });
-    }
     const header = req.headers.authorization;
     const match = header ? BEARER.exec(header) : null;
     const principal = match?.[1] ? opts.tokens.find(match[1]) : undefined;
     if (!principal) {
+      const wait = opts.limiter.retryAfter(req.ip);
+      if (wait > 0) {
+        opts.onFailure?.("rate_limited");
+        throw new AppError("rate_limited", "too many failed authentications from this address; retry later", { retryAfterSeconds: wait });
+      }
       opts.limiter.recordFailure(req.ip);
       opts.onFailure?.(header ? "invalid" : "missing");
       throw new AppError("unauthorized", header ? "the bearer token is not valid" : "missing Authorization: Bearer <token>");

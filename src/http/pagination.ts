@@ -16,7 +16,15 @@ export function encodeCursor(list: string, values: readonly CursorValue[]): stri
   return `${body}.${sum(body)}`;
 }
 
-export function decodeCursor(list: string, cursor: string, arity: number): CursorValue[] {
+/** What a cursor value must look like, per position; a forged value that passes the checksum still has to. */
+export const CursorPart = {
+  timestamp: (v: CursorValue) =>
+    typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(v) && !Number.isNaN(Date.parse(v)),
+  uuid: (v: CursorValue) => typeof v === "string" && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v),
+  bigintId: (v: CursorValue) => typeof v === "string" && /^\d{1,19}$/.test(v) && BigInt(v) <= 2n ** 63n - 1n,
+};
+
+export function decodeCursor(list: string, cursor: string, parts: readonly ((v: CursorValue) => boolean)[]): string[] {
   const bad = () =>
     new AppError("invalid_input", "cursor is not valid; pass a next_cursor from this list unchanged", {
       errors: [{ field: "querystring/cursor", message: "is not a valid cursor for this list" }],
@@ -29,10 +37,10 @@ export function decodeCursor(list: string, cursor: string, arity: number): Curso
   } catch {
     throw bad();
   }
-  if (!Array.isArray(parsed) || parsed[0] !== list || parsed.length !== arity + 1) throw bad();
-  const values = parsed.slice(1) as unknown[];
-  if (!values.every((v) => typeof v === "string" || typeof v === "number")) throw bad();
-  return values as CursorValue[];
+  if (!Array.isArray(parsed) || parsed[0] !== list || parsed.length !== parts.length + 1) throw bad();
+  const values = parsed.slice(1) as CursorValue[];
+  if (!values.every((v, i) => (typeof v === "string" || typeof v === "number") && parts[i]?.(v))) throw bad();
+  return values.map(String);
 }
 
 /**

@@ -4,7 +4,7 @@ import { activateTenant, cancelTenant, createTenant, updateTenant } from "../dom
 import { IdParams, ProblemRef } from "../schemas/common.js";
 import { SlugParams, Tenant, TenantCreate, TenantList, TenantListQuery, TenantPatch } from "../schemas/tenant.js";
 import { tenantFindById, tenantFindBySlug, tenantList } from "../store/tenants.js";
-import { decodeCursor, page } from "./pagination.js";
+import { CursorPart, decodeCursor, page } from "./pagination.js";
 import type { App, Deps } from "./types.js";
 
 const TenantRef = Type.Ref(Tenant);
@@ -44,11 +44,11 @@ export async function tenantRoutes(app: App, { db }: Deps): Promise<void> {
     },
     async (req) => {
       const { limit, cursor, ...filters } = req.query;
-      const before = cursor ? decodeCursor("tenants", cursor, 2) : undefined;
+      const before = cursor ? decodeCursor("tenants", cursor, [CursorPart.timestamp, CursorPart.uuid]) : undefined;
       const rows = await tenantList(db, {
         ...filters,
         limit: limit + 1,
-        ...(before ? { before: { createdAt: String(before[0]), id: String(before[1]) } } : {}),
+        ...(before ? { before: { createdAt: before[0] as string, id: before[1] as string } } : {}),
       });
       const { items, next_cursor } = page(rows, limit, "tenants", (t) => [t.created_at, t.id]);
       return { tenants: items, next_cursor };

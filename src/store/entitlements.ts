@@ -146,7 +146,7 @@ export async function tenantsWithDueTrialsLock(q: Queryable, limit: number): Pro
     `SELECT t.id FROM tenants t
       WHERE EXISTS (SELECT 1 FROM entitlements e WHERE e.tenant_id = t.id AND ${DUE})
       LIMIT $1
-        FOR UPDATE OF t SKIP LOCKED`,
+        FOR NO KEY UPDATE OF t SKIP LOCKED`,
     [limit],
   );
   return rows.map((r) => r.id);

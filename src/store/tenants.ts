@@ -55,9 +55,13 @@ export async function tenantFindById(q: Queryable, id: string): Promise<Tenant |
   return rows[0] ? toTenant(rows[0]) : null;
 }
 
-/** Locks the row until the transaction ends: status changes serialise on it. */
+/**
+ * Locks the row until the transaction ends: status and entitlement changes
+ * serialise on it. NO KEY UPDATE, since the id never changes: inserts that
+ * reference the tenant (audit events, keys) take KEY SHARE and need not wait.
+ */
 export async function tenantFindByIdForUpdate(q: Queryable, id: string): Promise<Tenant | null> {
-  const rows = await q.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE`, [id]);
+  const rows = await q.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1 FOR NO KEY UPDATE`, [id]);
   return rows[0] ? toTenant(rows[0]) : null;
 }
 

@@ -1,20 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeCursor } from "../../src/http/pagination.js";
+import type { AuditEvent } from "../../src/schemas/audit.js";
 import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
 import { ENGINES } from "../helpers/db.js";
 
-interface Event {
-  id: string;
-  tenant_id: string | null;
-  product: string | null;
-  actor_id: string;
-  action: string;
-  target_type: string | null;
-  target_id: string | null;
-  metadata: Record<string, unknown>;
-  occurred_at: string;
-  created_at: string;
-}
+/** The event as the API serves it: the schema's own type. */
+type Event = AuditEvent;
 
 const MS_ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 

@@ -119,3 +119,22 @@ describe("store failures", () => {
     await t.app.close();
   });
 });
+
+describe("typos fail loudly on every /v1 route", () => {
+  it("unknown query parameters are 400 where a route declares none; a body is 400 where it takes none", async () => {
+    const t = await openTestApp("pglite");
+    try {
+      const tenant = (await t.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug(), name: "Typo" })).json();
+      const q = await t.call("admin", "GET", `/v1/tenants/${tenant.id}?expand=all`);
+      expect(q.statusCode).toBe(400);
+      expect(q.json().errors[0].field).toBe("querystring/expand");
+      expect((await t.call("admin", "POST", "/v1/tenants?dry_run=1", { slug: uniqueSlug(), name: "x" })).statusCode).toBe(400);
+      const body = await t.call("admin", "POST", `/v1/tenants/${tenant.id}/activate`, { force: true });
+      expect(body.statusCode).toBe(400);
+      expect((await t.call("admin", "GET", `/v1/tenants/${tenant.id}`)).json().status).toBe("pending");
+      expect((await t.call("admin", "POST", `/v1/tenants/${tenant.id}/activate`)).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeCursor } from "../../src/http/pagination.js";
 import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
 import { ENGINES } from "../helpers/db.js";
 
@@ -155,6 +156,19 @@ describe.each(ENGINES)("tenants API on %s", (engine) => {
       });
       expect(inverted.statusCode).toBe(400);
       expect(inverted.json().detail).toMatch(/contract_end/);
+    });
+
+    it("400 for a forged cursor whose checksum passes but whose values are not a position", async () => {
+      for (const values of [
+        ["not-a-date", "6f1c1a43-6a52-4c1e-9d63-5f2b0c7f2a10"],
+        [5, "x"],
+        ["2026-01-01T00:00:00.000Z", "' OR 1=1"],
+      ]) {
+        const res = await t.call("admin", "GET", `/v1/tenants?cursor=${encodeCursor("tenants", values)}`);
+        expect(res.statusCode, JSON.stringify(values)).toBe(400);
+      }
+      const foreign = await t.call("admin", "GET", `/v1/tenants?cursor=${encodeCursor("audit", ["12"])}`);
+      expect(foreign.statusCode).toBe(400);
     });
 
     it("400 for bad list parameters and a tampered cursor", async () => {
