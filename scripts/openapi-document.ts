@@ -1,3 +1,4 @@
+import openapiTS, { astToString } from "openapi-typescript";
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
@@ -16,4 +17,11 @@ export async function generateOpenApi(): Promise<string> {
   } finally {
     await db.close();
   }
+}
+
+/** The client's TypeScript types for an OpenAPI document (src/client/openapi.ts). */
+export async function generateClientTypes(document: string): Promise<string> {
+  const ast = await openapiTS(document, { exportType: false, defaultNonNullable: false });
+  const header = "// Generated from openapi.json by `npm run openapi` (openapi-typescript). Do not edit.\n\n";
+  return header + astToString(ast);
 }

@@ -1,25 +1,38 @@
 /**
- * Regenerates openapi.json from the route schemas (`npm run openapi`), or
- * with --check fails when the committed document differs (CI drift check).
+ * Regenerates openapi.json from the route schemas and the client's types from
+ * openapi.json (`npm run openapi`), or with --check fails when either committed
+ * file differs (CI drift check).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { generateOpenApi } from "./openapi-document.js";
+import { generateClientTypes, generateOpenApi } from "./openapi-document.js";
 
-const file = fileURLToPath(new URL("../openapi.json", import.meta.url));
-const generated = await generateOpenApi();
+const documentFile = fileURLToPath(new URL("../openapi.json", import.meta.url));
+const typesFile = fileURLToPath(new URL("../src/client/openapi.ts", import.meta.url));
+const document = await generateOpenApi();
+const outputs: [file: string, name: string, text: string][] = [
+  [documentFile, "openapi.json", document],
+  [typesFile, "src/client/openapi.ts", await generateClientTypes(document)],
+];
+
+const read = (file: string) => {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+};
 
 if (process.argv.includes("--check")) {
-  let committed = "";
-  try {
-    committed = readFileSync(file, "utf8");
-  } catch {}
-  if (committed !== generated) {
-    process.stderr.write("openapi.json is out of date: run `npm run openapi` and commit the result.\n");
+  const stale = outputs.filter(([file, , text]) => read(file) !== text).map(([, name]) => name);
+  if (stale.length) {
+    process.stderr.write(`${stale.join(" and ")} out of date: run \`npm run openapi\` and commit the result.\n`);
     process.exit(1);
   }
-  process.stdout.write("openapi.json is up to date\n");
+  process.stdout.write("openapi.json and the client types are up to date\n");
 } else {
-  writeFileSync(file, generated);
-  process.stdout.write("wrote openapi.json\n");
+  for (const [file, name, text] of outputs) {
+    writeFileSync(file, text);
+    process.stdout.write(`wrote ${name}\n`);
+  }
 }

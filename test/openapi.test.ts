@@ -1,12 +1,18 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { generateOpenApi } from "../scripts/openapi-document.js";
+import { generateClientTypes, generateOpenApi } from "../scripts/openapi-document.js";
 import { openTestApp } from "./helpers/app.js";
 
 describe("OpenAPI document", () => {
   it("the committed openapi.json is what the server generates (run `npm run openapi`)", async () => {
     const committed = readFileSync(new URL("../openapi.json", import.meta.url), "utf8");
     expect(await generateOpenApi()).toBe(committed);
+  });
+
+  it("the committed client types are what openapi-typescript makes of openapi.json (run `npm run openapi`)", async () => {
+    const committed = readFileSync(new URL("../src/client/openapi.ts", import.meta.url), "utf8");
+    const document = readFileSync(new URL("../openapi.json", import.meta.url), "utf8");
+    expect(await generateClientTypes(document)).toBe(committed);
   });
 
   it("is served at /openapi.json without a token, as OpenAPI 3.1 with every /v1 route", async () => {

@@ -1,0 +1,47 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { createRegistryClient, type RegistryClient } from "../client/registry-client.js";
+
+/** A mistake in how the CLI was called: exit 2, like commander's own usage errors. */
+export class UsageError extends Error {}
+
+export interface ClientOptions {
+  url: string;
+  token?: string;
+  json?: boolean;
+  actor?: string;
+}
+
+/** Add the options every command that talks to a running registry shares, and a help example. */
+export function clientCommand(parent: Command, nameAndArgs: string, description: string, example: string): Command {
+  return parent
+    .command(nameAndArgs)
+    .description(description)
+    .addOption(new Option("--url <url>", "registry base URL").env("REGISTRY_URL").default("http://127.0.0.1:8080"))
+    .addOption(new Option("--token <token>", "bearer token (default: REGISTRY_TOKEN, else $DATA_DIR/admin-token)").env("REGISTRY_TOKEN"))
+    .addOption(new Option("--actor <who>", "the person you act for, recorded as the audit actor (X-Actor-Id)").env("REGISTRY_ACTOR"))
+    .option("--json", "print JSON for scripts instead of tables")
+    .addHelpText("after", `\nExample:\n  ${example}`);
+}
+
+// A registry started with `npm start` on this machine keeps its generated admin token there.
+function localAdminToken(): string | undefined {
+  const file = join(process.env.DATA_DIR || "data", "admin-token");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() || undefined : undefined;
+}
+
+export function connect(options: ClientOptions): RegistryClient {
+  const token = options.token || localAdminToken();
+  if (!token) throw new UsageError("no token: pass --token or set REGISTRY_TOKEN (or run next to the registry's data/admin-token)");
+  return createRegistryClient({ url: options.url, token, ...(options.actor ? { actorId: options.actor } : {}) });
+}
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Parse a positive integer option; commander reports a bad one as a usage error. */
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer.");
+  return n;
+}

@@ -1,0 +1,83 @@
+import { Command, CommanderError } from "commander";
+import { newToken } from "../admin-token.js";
+import { RegistryError } from "../client/registry-client.js";
+import { ConfigError, loadConfig } from "../config.js";
+import { createLogger } from "../logger.js";
+import { startServer, stopOnSignals } from "../server.js";
+import { openStore } from "../store/index.js";
+import { migrate } from "../store/migrate.js";
+import { clientCommands } from "./commands.js";
+import { UsageError } from "./context.js";
+
+/** Report a failure the way the CLI promises: a message, never a stack trace, and exit 0/1/2. */
+export function fail(err: unknown): never {
+  // commander has printed its message (or the help) already.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  if (err instanceof UsageError) {
+    process.stderr.write(`tenant-registry: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof RegistryError) {
+    const { title, detail, errors } = err.problem;
+    const fields = (errors ?? []).map((e) => `\n  ${e.field}: ${e.message}`).join("");
+    process.stderr.write(`tenant-registry: ${title}: ${detail}${fields}\n`);
+    process.exit(1);
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`tenant-registry: ${err.message}\n  See .env.example for every setting.\n`);
+    process.exit(2);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`tenant-registry: ${message}\n`);
+  process.exit(1);
+}
+
+/** The whole command tree; built apart from running it so tests can walk it. */
+export function buildCli(): Command {
+  const program = new Command("tenant-registry")
+    .description("System of record for tenants, entitlements, API keys and audit.")
+    .showHelpAfterError("(add --help for usage and an example)")
+    // Usage errors reach fail() as CommanderErrors, to exit 2 rather than commander's 1.
+    .exitOverride()
+    .addHelpText(
+      "after",
+      '\nCommands that talk to a running registry take --url (REGISTRY_URL) and --token (REGISTRY_TOKEN).\n\nExample:\n  npm start &\n  tenant-registry tenants create globex "Globex Corp"',
+    );
+
+  program
+    .command("serve", { isDefault: true })
+    .description("Run the HTTP server (settings from the environment, see .env.example).")
+    .addHelpText("after", "\nExample:\n  PORT=8080 tenant-registry serve")
+    .action(async () => {
+      const config = loadConfig();
+      const log = createLogger(config.logLevel);
+      const running = await startServer(config, log);
+      stopOnSignals(running, config, log);
+    });
+
+  program
+    .command("migrate")
+    .description("Apply pending database migrations and exit (safe to run from several places at once).")
+    .addHelpText("after", "\nExample:\n  DATABASE_URL=postgres://localhost/registry tenant-registry migrate")
+    .action(async () => {
+      const config = loadConfig(process.env, { requireAdminToken: false });
+      const db = await openStore(config, () => {});
+      try {
+        const applied = await migrate(db);
+        process.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "up to date\n");
+      } finally {
+        await db.close();
+      }
+    });
+
+  program
+    .command("token")
+    .description("Print a strong random token for REGISTRY_ADMIN_TOKEN or REGISTRY_TOKENS.")
+    .addHelpText("after", "\nExample:\n  export REGISTRY_ADMIN_TOKEN=$(tenant-registry token)")
+    .action(() => {
+      process.stdout.write(`${newToken()}\n`);
+    });
+
+  clientCommands(program);
+  return program;
+}

@@ -1,0 +1,158 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newTestToken, uniqueSlug } from "./helpers/app.js";
+import { runCli, type ServerProcess, startServerProcess } from "./helpers/process.js";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+describe("the CLI's audit commands against a running registry", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "tr-cli-audit-"));
+  const admin = newTestToken();
+  let server: ServerProcess;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    server = await startServerProcess({ DATA_DIR: dataDir, REGISTRY_ADMIN_TOKEN: admin });
+    env = { REGISTRY_URL: server.url, REGISTRY_TOKEN: admin, DATA_DIR: dataDir };
+  });
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${admin}`, ...(body ? { "content-type": "application/json" } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    expect(res.ok, await res.clone().text()).toBe(true);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const newTenant = async () =>
+    (await api("POST", "/v1/tenants", { slug: uniqueSlug("au"), name: "Audited" })) as { id: string; slug: string };
+  const append = (tenant_id: string, n: number, from = 0) =>
+    api("POST", "/v1/audit/batch", {
+      events: Array.from({ length: n }, (_, i) => ({ action: "doc.viewed", tenant_id, metadata: { n: from + i } })),
+    });
+  /** Every event of a tenant, as the API pages them. */
+  async function eventsOf(tenant_id: string): Promise<{ id: string }[]> {
+    const all: { id: string }[] = [];
+    let cursor = "";
+    for (;;) {
+      const page = (await api("GET", `/v1/audit?tenant_id=${tenant_id}&limit=1000${cursor}`)) as {
+        events: { id: string }[];
+        next_cursor: string | null;
+      };
+      all.push(...page.events);
+      if (!page.next_cursor) return all;
+      cursor = `&cursor=${page.next_cursor}`;
+    }
+  }
+
+  it("tail --follow prints every event exactly once while writers append, across pages and repeated last pages", async () => {
+    const tenant = await newTenant();
+    await append(tenant.id, 3);
+    // Pages of 2 make the tail cross page boundaries and get its last page back on every poll.
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "src/cli.ts",
+        "audit",
+        "tail",
+        "--follow",
+        "--json",
+        "--tenant",
+        tenant.slug,
+        "--limit",
+        "2",
+        "--interval",
+        "100",
+      ],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const lines = () => out.split("\n").filter(Boolean);
+    const waitFor = async (n: number) => {
+      for (let i = 0; i < 200 && lines().length < n; i++) await new Promise((r) => setTimeout(r, 100));
+    };
+    try {
+      await waitFor(4); // tenant.created and 3 events
+      for (let round = 0; round < 4; round++) await append(tenant.id, round + 1, 100 * round);
+      const expected = await eventsOf(tenant.id);
+      expect(expected).toHaveLength(14);
+      await waitFor(expected.length);
+      // Polls after catching up must print nothing new.
+      await new Promise((r) => setTimeout(r, 500));
+      const ids = lines().map((l) => JSON.parse(l).id as string);
+      expect(ids).toEqual(expected.map((e) => e.id));
+      expect(err).toBe("");
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
+
+  it("tail without --follow prints what is there and exits; list shows one page", async () => {
+    const tenant = await newTenant();
+    await append(tenant.id, 2);
+    const tail = await runCli(["audit", "tail", "--tenant", tenant.id], env);
+    expect(tail.code).toBe(0);
+    expect(
+      tail.stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(/\s+/)[2]),
+    ).toEqual(["tenant.created", "doc.viewed", "doc.viewed"]);
+
+    const list = await runCli(["audit", "list", "--tenant", tenant.slug, "--limit", "2"], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout.split("\n")[0]).toMatch(/^ID +CREATED_AT +ACTION +ACTOR_ID/);
+    expect(list.stdout.trim().split("\n")).toHaveLength(3);
+    expect(list.stderr).toMatch(/^more: --cursor \S+\n$/);
+  });
+
+  it("export writes every matching event as NDJSON or CSV, to stdout or a file, with no progress line off a terminal", async () => {
+    const tenant = await newTenant();
+    await append(tenant.id, 5);
+    const expected = await eventsOf(tenant.id);
+
+    const ndjson = await runCli(["audit", "export", "--tenant", tenant.slug, "--limit", "2"], env);
+    expect(ndjson.code).toBe(0);
+    expect(ndjson.stderr).toBe("");
+    expect(
+      ndjson.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual(expected);
+
+    const file = join(dataDir, "export.csv");
+    const csv = await runCli(
+      ["audit", "export", "--tenant", tenant.id, "--format", "csv", "--output", file, "--action", "doc.viewed"],
+      env,
+    );
+    expect(csv.code).toBe(0);
+    expect(csv.stdout).toBe("");
+    expect(csv.stderr).toBe(`wrote 5 events to ${file}\n`);
+    const rows = readFileSync(file, "utf8").trim().split("\n");
+    expect(rows[0]).toBe("id,created_at,action,actor_id,tenant_id,product,target_type,target_id,metadata,occurred_at");
+    expect(rows).toHaveLength(6);
+    expect(rows[1]).toContain(`doc.viewed,admin,${tenant.id},,,,"{""n"":0}"`);
+  });
+
+  it("rejects bad times as usage errors and bad filters as problems", async () => {
+    expect((await runCli(["audit", "export", "--since", "yesterday"], env)).code).toBe(2);
+    const bad = await runCli(["audit", "list", "--action", "Not An Action"], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^tenant-registry: Bad Request: /);
+  });
+});
