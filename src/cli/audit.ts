@@ -55,8 +55,7 @@ function withFilters(cmd: Command, sinceDefault = ""): Command {
 
 async function query(client: RegistryClient, o: FilterOptions) {
   const tenant_id = o.tenant ? await tenantId(client, o.tenant) : undefined;
-  // The document marks the defaulted `limit` required; the server applies its default when it is absent.
-  return { tenant_id, product: o.product, actor_id: o.actorId, action: o.action, since: o.since, until: o.until, limit: o.limit as number };
+  return { tenant_id, product: o.product, actor_id: o.actorId, action: o.action, since: o.since, until: o.until, limit: o.limit };
 }
 
 /** Every event matching the query, page after page, until the registry has no more now. */

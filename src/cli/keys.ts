@@ -48,8 +48,7 @@ export function keysCommands(program: Command): void {
     .action(async (ref: string, o: ClientOptions & { limit?: number; cursor?: string }) => {
       const client = connect(o);
       const tenant_id = await tenantId(client, ref);
-      // The document marks the defaulted `limit` required; the server applies its default when it is absent.
-      const query = { tenant_id, limit: o.limit as number, cursor: o.cursor };
+      const query = { tenant_id, limit: o.limit, cursor: o.cursor };
       const page = await ok(client.GET("/v1/api-keys", { params: { query } }));
       if (o.json) return printJson(page);
       printTable(page.api_keys, COLUMNS);

@@ -52,8 +52,7 @@ export function tenantsCommands(program: Command): void {
     .option("--cursor <cursor>", "continue from a previous page's next_cursor")
     .action(async (o: ListOptions) => {
       const { status, plan, kind, q, limit, cursor } = o;
-      // The document marks the defaulted `limit` required; the server applies its default when it is absent.
-      const query = { status, plan, kind, q, limit: limit as number, cursor };
+      const query = { status, plan, kind, q, limit, cursor };
       const page = await ok(connect(o).GET("/v1/tenants", { params: { query } }));
       if (o.json) return printJson(page);
       printTable(page.tenants, COLUMNS);

@@ -142,7 +142,7 @@ export interface paths {
          */
         get: {
             parameters: {
-                query: {
+                query?: {
                     /** @description Lifecycle: pending (new) -> active -> cancelled (terminal). */
                     status?: "pending" | "active" | "cancelled";
                     /** @description Commercial plan. */
@@ -152,7 +152,7 @@ export interface paths {
                     /** @description Case-insensitive search in slug and name. */
                     q?: string;
                     /** @description Page size, 1 to 200 (default 50). */
-                    limit: number;
+                    limit?: number;
                     /** @description Opaque cursor from a previous page's `next_cursor`. */
                     cursor?: string;
                 };
@@ -240,7 +240,7 @@ export interface paths {
                     "application/json": {
                         /** @description 3-63 chars of [a-z0-9-], starting with a letter, not ending with '-'. Unique. */
                         slug: string;
-                        /** @description Display name, 1-200 chars after trimming. */
+                        /** @description Display name, 1-200 chars after trimming (stored trimmed). */
                         name: string;
                         /**
                          * @description Commercial plan.
@@ -511,6 +511,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @description 3-63 chars of [a-z0-9-], starting with a letter, not ending with '-'. Unique. */
                     slug: string;
                 };
                 cookie?: never;
@@ -1242,7 +1243,7 @@ export interface paths {
                     /** @description A UUID. */
                     tenant_id: string;
                     /** @description Page size, 1 to 200 (default 50). */
-                    limit: number;
+                    limit?: number;
                     /** @description Opaque cursor from a previous page's `next_cursor`. */
                     cursor?: string;
                 };
@@ -1324,7 +1325,7 @@ export interface paths {
                          * @description A UUID.
                          */
                         tenant_id: string;
-                        /** @description What the key is for, 1-200 chars after trimming. */
+                        /** @description What the key is for, 1-200 chars after trimming (stored trimmed). */
                         name: string;
                         product?: string | null;
                         /** @description At most 50, no duplicates. */
@@ -1640,7 +1641,7 @@ export interface paths {
          */
         get: {
             parameters: {
-                query: {
+                query?: {
                     /** @description A UUID. */
                     tenant_id?: string;
                     /** @description A catalog product key. */
@@ -1654,7 +1655,7 @@ export interface paths {
                     /** @description Only events created before this time (exclusive, RFC 3339). */
                     until?: string;
                     /** @description Page size, 1 to 1000 (default 100). */
-                    limit: number;
+                    limit?: number;
                     /** @description Opaque cursor from a previous page's `next_cursor`. */
                     cursor?: string;
                 };

@@ -11,6 +11,22 @@ export const OPENAPI_INFO = {
     "Errors are RFC 9457 problem details with a stable `code`.",
 };
 
+interface ObjectSchema {
+  properties?: Record<string, { default?: unknown }>;
+  required?: string[];
+  [k: string]: unknown;
+}
+
+/**
+ * A query parameter with a default (`limit`) is optional to the caller: the
+ * validator fills it in before it checks `required`. Say so in the document.
+ */
+function defaultsNotRequired(q: ObjectSchema): ObjectSchema {
+  if (!q.required || !q.properties) return q;
+  const props = q.properties;
+  return { ...q, required: q.required.filter((name) => props[name]?.default === undefined) };
+}
+
 /** OpenAPI 3.1 from the route schemas, served at /openapi.json, with a docs page at /docs. */
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
@@ -23,7 +39,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     transform: ({ schema, url, route }) => {
       const roles = route.config?.roles;
       if (!roles || !schema) return { schema, url };
-      const s = schema as Record<string, unknown>;
+      const s = { ...(schema as Record<string, unknown>) };
+      if (s.querystring) s.querystring = defaultsNotRequired(s.querystring as ObjectSchema);
       const description = [s.description, `Roles: ${roles.join(", ")}.`].filter(Boolean).join("\n\n");
       return { schema: { ...s, description, security: [{ bearer: [] }] }, url };
     },
