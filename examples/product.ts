@@ -1,6 +1,6 @@
 /**
  * A sample product service protected by the registry's verify middleware.
- * Run: REGISTRY_TOKEN=<a service token> npx tsx examples/product.ts
+ * Run: REGISTRY_TOKEN=<a service token> node --import tsx examples/product.ts
  * Settings: REGISTRY_URL (default http://127.0.0.1:8080), PRODUCT (default billing), PORT (default 3000).
  */
 import Fastify from "fastify";
