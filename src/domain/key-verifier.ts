@@ -59,23 +59,41 @@ export class KeyVerifier {
       this.lookups.cached++;
       return refuse("not_found");
     }
-    const proof = this.cache.proofOf(digest);
-    const known = proof !== undefined ? this.cache.key(proof) : undefined;
-    if (known && this.cache.tenant(known.tenant_id)) this.lookups.cached++;
-    else this.lookups.loaded++;
-    const keyId = proof ?? (await shared(this.provingKeys, digest, () => this.prove(ask.key, digest)));
-    if (keyId === null) return refuse("not_found");
-    const key = this.cache.key(keyId) ?? (await shared(this.loadingKeys, keyId, () => this.loadKey(keyId)));
+    // Whether memory alone answered (no argon2, no SQL), for the hit ratio.
+    let loaded = false;
+    let keyId: string | null | undefined = this.cache.proofOf(digest);
+    if (keyId === undefined) {
+      loaded = true;
+      keyId = await shared(this.provingKeys, digest, () => this.prove(ask.key, digest));
+    }
+    if (keyId === null) return this.counted(loaded, refuse("not_found"));
+    const id = keyId;
+    let key: KeyFacts | null | undefined = this.cache.key(id);
+    if (key === undefined) {
+      loaded = true;
+      key = await shared(this.loadingKeys, id, () => this.loadKey(id));
+    }
     if (key === null) {
       // The row is gone (its tenant was deleted): the proof names nothing now.
       this.cache.forgetProof(digest);
-      return refuse("not_found");
+      return this.counted(loaded, refuse("not_found"));
     }
-    const tenant =
-      this.cache.tenant(key.tenant_id) ?? (await shared(this.loadingTenants, key.tenant_id, () => this.loadTenant(key.tenant_id)));
-    if (tenant === null) return refuse("not_found");
+    const tenantId = key.tenant_id;
+    let tenant: TenantFacts | null | undefined = this.cache.tenant(tenantId);
+    if (tenant === undefined) {
+      loaded = true;
+      tenant = await shared(this.loadingTenants, tenantId, () => this.loadTenant(tenantId));
+    }
+    if (tenant === null) return this.counted(loaded, refuse("not_found"));
+    this.counted(loaded, null);
     const result = evaluate(key, tenant, ask, Date.now());
     if (result.valid) this.lastUsed.touch(key.id);
+    return result;
+  }
+
+  private counted<T>(loaded: boolean, result: T): T {
+    if (loaded) this.lookups.loaded++;
+    else this.lookups.cached++;
     return result;
   }
 
