@@ -15,7 +15,8 @@ import pg from "pg";
 import { encodeCursor } from "../../src/http/pagination.js";
 import { migrate } from "../../src/store/migrate.js";
 import { openPg } from "../../src/store/pg.js";
-import { BENCH_ADMIN_URL, createDatabase, type Server, startServer } from "../lib/server.js";
+import { BENCH_ADMIN_URL, createDatabase } from "../lib/database.js";
+import { type Spawned, spawnServer } from "../lib/processes.js";
 import { getLatency, httpPost, type Latency, sqlLoop } from "./measure.js";
 import { ACTIONS, ACTORS, loadHistory, PRODUCTS } from "./setup.js";
 
@@ -35,7 +36,7 @@ const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFracti
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 const db = await createDatabase(ADMIN_URL, "tr_bench_audit");
-let server: Server | undefined;
+let server: Spawned | undefined;
 let pool: pg.Pool | undefined;
 const cleanup = async () => {
   await server?.stop().catch(() => {});
@@ -80,7 +81,7 @@ try {
     service: randomBytes(24).toString("base64url"),
     auditor: randomBytes(24).toString("base64url"),
   };
-  server = await startServer({
+  server = await spawnServer("src/cli.ts", ["serve"], {
     DATABASE_URL: db.url,
     REGISTRY_ADMIN_TOKEN: tokens.admin,
     REGISTRY_TOKENS: `bench:service:${tokens.service},reader:auditor:${tokens.auditor}`,

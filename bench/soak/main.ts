@@ -8,7 +8,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { BENCH_ADMIN_URL, createDatabase, startServer } from "../lib/server.js";
+import { BENCH_ADMIN_URL, createDatabase } from "../lib/database.js";
+import { spawnServer } from "../lib/processes.js";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 180);
 const RATE = Number(process.env.SOAK_RATE ?? 400);
@@ -45,7 +46,7 @@ function slope(xs: number[], ys: number[]): number {
 }
 
 const db = await createDatabase(BENCH_ADMIN_URL, "tr_bench_soak");
-const server = await startServer({
+const server = await spawnServer("src/cli.ts", ["serve"], {
   DATABASE_URL: db.url,
   REGISTRY_ADMIN_TOKEN: admin,
   REGISTRY_TOKENS: `soak:service:${service}`,

@@ -15,8 +15,8 @@ import { randomBytes } from "node:crypto";
 import { availableParallelism, loadavg } from "node:os";
 import { hashRaw } from "@node-rs/argon2";
 import pg from "pg";
+import { type Spawned, spawnServer } from "../lib/processes.js";
 import { type Load, run } from "./load.js";
-import { type Spawned, spawnServer } from "./processes.js";
 
 const BASE = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const ROUNDS = 3;
@@ -79,7 +79,6 @@ async function main(): Promise<void> {
       DATABASE_URL: dbUrl.toString(),
       REGISTRY_ADMIN_TOKEN: admin,
       REGISTRY_TOKENS: `bench:service:${service}`,
-      PORT: "0",
       LOG_LEVEL: "info",
     });
     servers.push(real);
