@@ -140,7 +140,9 @@ export async function setEntitlement(
  * Tenant activation and cancellation move the tenant's entitlements in the
  * same transaction (the caller holds the tenant row), one event each:
  * activation grants the requested ones; cancellation revokes the requested,
- * trial and active ones (trials that already ended stay expired).
+ * trial and active ones (trials that already ended stay expired). The
+ * caller announces the tenant's change to the verify caches, which covers
+ * these moves too.
  */
 export async function moveOnTenantChange(q: Queryable, tenantId: string, change: "activated" | "cancelled", actor: Actor): Promise<number> {
   await expireDueTrials(q, [tenantId]);
@@ -154,6 +156,5 @@ export async function moveOnTenantChange(q: Queryable, tenantId: string, change:
     q,
     moved.map((m) => event(tenantId, m.product, action, actor, { from: m.from, cause: `tenant.${change}` })),
   );
-  await notifyVerifyChange(q, { tenant_id: tenantId });
   return moved.length;
 }

@@ -66,7 +66,7 @@ export async function activateTenant(q: Queryable, id: string, actor: Actor): Pr
   const tenant = await tenantSetStatus(q, id, "active");
   await auditInsert(q, [{ ...target(tenant), action: "tenant.activated", ...auditActor(actor, { from: before.status }) }]);
   await moveOnTenantChange(q, id, "activated", actor);
-  // Instances cache the tenant's facts for verify; tell them the row changed.
+  // Instances cache the tenant's facts and entitlements for verify: one notice covers both.
   await notifyVerifyChange(q, { tenant_id: id });
   return { value: tenant, changed: true };
 }
