@@ -1,6 +1,16 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
+// Tests run the client package's sources, not its build (tsconfig.json maps the same names for tsc and tsx).
+const clientSource = fileURLToPath(new URL("./packages/client/src/index.ts", import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@tenant-registry\/client$/, replacement: clientSource },
+      { find: /^tenant-registry\/client$/, replacement: clientSource },
+    ],
+  },
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/helpers/global-setup.ts"],

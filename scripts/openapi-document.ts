@@ -19,7 +19,7 @@ export async function generateOpenApi(): Promise<string> {
   }
 }
 
-/** The client's TypeScript types for an OpenAPI document (src/client/openapi.ts). */
+/** The client's TypeScript types for an OpenAPI document (packages/client/src/openapi.ts). */
 export async function generateClientTypes(document: string): Promise<string> {
   const ast = await openapiTS(document, { exportType: false, defaultNonNullable: false });
   const header = "// Generated from openapi.json by `npm run openapi` (openapi-typescript). Do not edit.\n\n";

@@ -8,11 +8,11 @@ import { fileURLToPath } from "node:url";
 import { generateClientTypes, generateOpenApi } from "./openapi-document.js";
 
 const documentFile = fileURLToPath(new URL("../openapi.json", import.meta.url));
-const typesFile = fileURLToPath(new URL("../src/client/openapi.ts", import.meta.url));
+const typesFile = fileURLToPath(new URL("../packages/client/src/openapi.ts", import.meta.url));
 const document = await generateOpenApi();
 const outputs: [file: string, name: string, text: string][] = [
   [documentFile, "openapi.json", document],
-  [typesFile, "src/client/openapi.ts", await generateClientTypes(document)],
+  [typesFile, "packages/client/src/openapi.ts", await generateClientTypes(document)],
 ];
 
 const read = (file: string) => {

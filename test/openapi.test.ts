@@ -10,7 +10,7 @@ describe("OpenAPI document", () => {
   });
 
   it("the committed client types are what openapi-typescript makes of openapi.json (run `npm run openapi`)", async () => {
-    const committed = readFileSync(new URL("../src/client/openapi.ts", import.meta.url), "utf8");
+    const committed = readFileSync(new URL("../packages/client/src/openapi.ts", import.meta.url), "utf8");
     const document = readFileSync(new URL("../openapi.json", import.meta.url), "utf8");
     expect(await generateClientTypes(document)).toBe(committed);
   });

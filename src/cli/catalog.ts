@@ -1,5 +1,5 @@
+import { ok } from "@tenant-registry/client";
 import type { Command } from "commander";
-import { ok } from "../client/registry-client.js";
 import { type ClientOptions, clientCommand, connect } from "./context.js";
 import { printJson, printRecord, printTable } from "./output.js";
 import { tenantId } from "./tenants.js";

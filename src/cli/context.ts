@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { createRegistryClient, type RegistryClient } from "@tenant-registry/client";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { createRegistryClient, type RegistryClient } from "../client/registry-client.js";
 
 /** A mistake in how the CLI was called: exit 2, like commander's own usage errors. */
 export class UsageError extends Error {}

@@ -1,6 +1,6 @@
 import { text } from "node:stream/consumers";
+import { ok } from "@tenant-registry/client";
 import type { Command } from "commander";
-import { ok } from "../client/registry-client.js";
 import { type ClientOptions, clientCommand, connect, positiveInt } from "./context.js";
 import { note, printJson, printRecord, printTable } from "./output.js";
 import { tenantId } from "./tenants.js";

@@ -1,6 +1,6 @@
+import { RegistryError } from "@tenant-registry/client";
 import { Command, CommanderError } from "commander";
 import { newToken } from "../admin-token.js";
-import { RegistryError } from "../client/registry-client.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { createLogger } from "../logger.js";
 import { startServer, stopOnSignals } from "../server.js";

@@ -1,5 +1,5 @@
+import { ok, type RegistryClient } from "@tenant-registry/client";
 import { type Command, Option } from "commander";
-import { ok, type RegistryClient } from "../client/registry-client.js";
 import { type ClientOptions, clientCommand, connect, positiveInt, UUID } from "./context.js";
 import { note, printJson, printRecord, printTable } from "./output.js";
 
