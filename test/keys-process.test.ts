@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt } from "../scripts/build.js";
 import { openPglite } from "../src/store/pglite.js";
 import { newTestToken } from "./helpers/app.js";
 import { startServerProcess } from "./helpers/process.js";
@@ -11,6 +12,8 @@ import { startServerProcess } from "./helpers/process.js";
 describe("API keys in the server process", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "tr-keys-"));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  // bin/tenant-registry.js runs dist/: compile it here, outside any test's timeout.
+  beforeAll(() => ensureBuilt(), 300_000);
 
   it("SIGTERM writes pending last_used_at before the store closes", async () => {
     const admin = newTestToken();
@@ -42,7 +45,7 @@ describe("API keys in the server process", () => {
     }
   }, 60_000);
 
-  it("hashes keys when started from another directory (the worker threads find their loader)", async () => {
+  it("hashes keys when started from another directory (the worker threads load the compiled worker)", async () => {
     const admin = newTestToken();
     const bin = fileURLToPath(new URL("../bin/tenant-registry.js", import.meta.url));
     const child = spawn(process.execPath, [bin, "serve"], {

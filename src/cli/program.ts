@@ -1,11 +1,6 @@
 import { RegistryError } from "@tenant-registry/client";
 import { Command, CommanderError } from "commander";
 import { newToken } from "../admin-token.js";
-import { ConfigError, loadConfig } from "../config.js";
-import { createLogger } from "../logger.js";
-import { startServer, stopOnSignals } from "../server.js";
-import { openStore } from "../store/index.js";
-import { migrate } from "../store/migrate.js";
 import { clientCommands } from "./commands.js";
 import { UsageError } from "./context.js";
 
@@ -23,7 +18,8 @@ export function fail(err: unknown): never {
     process.stderr.write(`tenant-registry: ${title}: ${detail}${fields}\n`);
     process.exit(1);
   }
-  if (err instanceof ConfigError) {
+  // By name: the config module is loaded only by the commands that need it.
+  if (err instanceof Error && err.name === "ConfigError") {
     process.stderr.write(`tenant-registry: ${err.message}\n  See .env.example for every setting.\n`);
     process.exit(2);
   }
@@ -49,6 +45,12 @@ export function buildCli(): Command {
     .description("Run the HTTP server (settings from the environment, see .env.example).")
     .addHelpText("after", "\nExample:\n  PORT=8080 tenant-registry serve")
     .action(async () => {
+      // The server's modules load only for the commands that run it, so client commands start fast.
+      const [{ loadConfig }, { createLogger }, { startServer, stopOnSignals }] = await Promise.all([
+        import("../config.js"),
+        import("../logger.js"),
+        import("../server.js"),
+      ]);
       const config = loadConfig();
       const log = createLogger(config.logLevel);
       const running = await startServer(config, log);
@@ -60,6 +62,11 @@ export function buildCli(): Command {
     .description("Apply pending database migrations and exit (safe to run from several places at once).")
     .addHelpText("after", "\nExample:\n  DATABASE_URL=postgres://localhost/registry tenant-registry migrate")
     .action(async () => {
+      const [{ loadConfig }, { openStore }, { migrate }] = await Promise.all([
+        import("../config.js"),
+        import("../store/index.js"),
+        import("../store/migrate.js"),
+      ]);
       const config = loadConfig(process.env, { requireAdminToken: false });
       const db = await openStore(config, () => {});
       try {
