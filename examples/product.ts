@@ -3,8 +3,16 @@
  * Run: REGISTRY_TOKEN=<a service token> node --import tsx examples/product.ts
  * Settings: REGISTRY_URL (default http://127.0.0.1:8080), PRODUCT (default billing), PORT (default 3000).
  */
+
+import { type RegistryPrincipal, registryAuthHook } from "@tenant-registry/client";
 import Fastify from "fastify";
-import { registryAuthHook } from "tenant-registry/client";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set by registryAuthHook once the request's API key verified. */
+    registryAuth?: RegistryPrincipal;
+  }
+}
 
 const token = process.env.REGISTRY_TOKEN;
 if (!token) {

@@ -11,12 +11,20 @@ import {
   type RegistryAuthRequest,
   type RegistryClient,
   RegistryError,
+  type RegistryPrincipal,
   registryAuth,
   registryAuthHook,
 } from "tenant-registry/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newTestToken, uniqueSlug } from "./helpers/app.js";
 import { type ServerProcess, startServerProcess } from "./helpers/process.js";
+
+// As a product team using the Fastify hook declares it (the client package does not depend on Fastify).
+declare module "fastify" {
+  interface FastifyRequest {
+    registryAuth?: RegistryPrincipal;
+  }
+}
 
 describe("the typed client and the verify middleware against a running registry", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "tr-client-"));
@@ -169,8 +177,12 @@ describe("the typed client and the verify middleware against a running registry"
     const res = await down({ "x-api-key": key.key });
     expect(res).toMatchObject({ status: 503, body: { code: "unavailable", reason: "registry_unavailable" } });
     expect(res.res.headers.get("retry-after")).toBe("1");
-    // A product misconfigured with a token the registry refuses must not let anyone in either.
+    // A product misconfigured with a token the registry refuses lets nobody in either, and says why:
+    // that is the product's configuration, not an outage.
     const wrongToken = await fastifyProduct({ token: newTestToken() });
-    expect((await wrongToken({ "x-api-key": key.key })).status).toBe(503);
+    expect(await wrongToken({ "x-api-key": key.key })).toMatchObject({
+      status: 500,
+      body: { code: "internal", reason: "registry_token_refused" },
+    });
   });
 });

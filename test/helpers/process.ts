@@ -30,7 +30,8 @@ export function startServerProcess(env: Record<string, string>, args: string[] =
       // Never leave a half-started server behind.
       child.kill("SIGKILL");
       reject(new Error(`server did not start:\n${out}\n${err}`));
-    }, 30_000);
+      // Generous: on a busy two-core machine a first start (initdb) can take tens of seconds.
+    }, 90_000);
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${out}\n${err}`));

@@ -1,13 +1,18 @@
-// The package's `tenant-registry/client` entry: the typed client and the verify middleware for product services.
+// @tenant-registry/client: the typed client and the verify middleware for product services.
 
 export {
   createKeyChecker,
+  type HookReply,
+  type HookRequest,
   type KeyCheck,
   type KeyChecker,
+  type RegistryAuthFetchResult,
   type RegistryAuthOptions,
   type RegistryAuthRequest,
   type RegistryPrincipal,
+  type RequestHeaders,
   registryAuth,
+  registryAuthFetch,
   registryAuthHook,
 } from "./middleware.js";
 export type { components, paths } from "./openapi.js";

@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import type { FastifyReply, FastifyRequest } from "fastify";
-import { LRUCache } from "lru-cache";
 import { createRegistryClient, ok, type Problem, RegistryError } from "./registry-client.js";
+import { TtlCache } from "./ttl-cache.js";
 
 export interface RegistryAuthOptions {
   /** Base URL of the registry. */
@@ -36,26 +35,61 @@ export interface RegistryPrincipal {
 /** A refusal carries `reason` (the verify reason, or `missing_key`) beside the usual problem fields. */
 export type KeyCheck = { ok: true; principal: RegistryPrincipal } | { ok: false; problem: Problem & { reason: string } };
 
+/** Request headers as node:http gives them, or a fetch-API `Headers`. */
+export type RequestHeaders = IncomingHttpHeaders | Headers;
+
 export interface KeyChecker {
-  check(headers: IncomingHttpHeaders): Promise<KeyCheck>;
+  check(headers: RequestHeaders): Promise<KeyCheck>;
 }
 
 const FORBIDDEN_REASONS = new Set(["product_mismatch", "not_entitled", "insufficient_scope"]);
 
-function refusal(status: 401 | 403 | 503, reason: string, detail: string): KeyCheck {
-  const code = status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "unavailable";
-  const title = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : "Service Unavailable";
+const PROBLEMS = {
+  401: { code: "unauthorized", title: "Unauthorized" },
+  403: { code: "forbidden", title: "Forbidden" },
+  500: { code: "internal", title: "Internal Server Error" },
+  503: { code: "unavailable", title: "Service Unavailable" },
+} as const;
+
+function refusal(status: keyof typeof PROBLEMS, reason: string, detail: string): KeyCheck {
+  const { code, title } = PROBLEMS[status];
   return { ok: false, problem: { type: `urn:tenant-registry:problem:${code}`, title, status, detail, code, reason } };
 }
 
-function keyFrom(headers: IncomingHttpHeaders): string | undefined {
-  const auth = headers.authorization;
+function header(headers: RequestHeaders, name: string): string | undefined {
+  if (typeof (headers as Headers).get === "function") return (headers as Headers).get(name) ?? undefined;
+  const value = (headers as IncomingHttpHeaders)[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function keyFrom(headers: RequestHeaders): string | undefined {
+  const auth = header(headers, "authorization");
   if (auth) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
     if (m?.[1]) return m[1];
   }
-  const apiKey = headers["x-api-key"];
-  return (Array.isArray(apiKey) ? apiKey[0] : apiKey)?.trim() || undefined;
+  return header(headers, "x-api-key")?.trim() || undefined;
+}
+
+/**
+ * Why a verify call failed, as the product's caller should hear it. A 401 or
+ * 403 from the registry means the registry refused this service's own token:
+ * a configuration error of the product, not an outage, so it is not
+ * reported as "the registry did not answer".
+ */
+function failure(err: unknown): KeyCheck {
+  if (err instanceof RegistryError && (err.status === 401 || err.status === 403)) {
+    return refusal(
+      500,
+      "registry_token_refused",
+      `The key registry refused this service's token (${err.status} ${err.problem.title}: ${err.problem.detail}). ` +
+        "The service must be configured with a registry token of role service.",
+    );
+  }
+  // Failing closed: a product that cannot ask the registry lets nobody in.
+  const detail =
+    err instanceof RegistryError ? `The key registry did not answer (${err.problem.detail}).` : "The key registry did not answer.";
+  return refusal(503, "registry_unavailable", detail);
 }
 
 /** The framework-free core of the middleware: headers in, a principal or a problem out. */
@@ -68,8 +102,7 @@ export function createKeyChecker(options: RegistryAuthOptions): KeyChecker {
   });
   const ttl = options.cacheTtlMs ?? 5000;
   // Keyed by a digest, so the process never holds plaintext keys longer than a request.
-  const cache =
-    ttl > 0 ? new LRUCache<string, RegistryPrincipal>({ max: options.maxEntries ?? 10_000, ttl, ttlAutopurge: false }) : undefined;
+  const cache = ttl > 0 ? new TtlCache<RegistryPrincipal>({ max: options.maxEntries ?? 10_000, ttl }) : undefined;
   const body = { product: options.product, ...(options.scope ? { scope: options.scope } : {}) };
   const inFlight = new Map<string, ReturnType<typeof verify>>();
 
@@ -90,10 +123,7 @@ export function createKeyChecker(options: RegistryAuthOptions): KeyChecker {
       try {
         answer = await pending;
       } catch (err) {
-        // Failing closed: a product that cannot ask the registry lets nobody in.
-        const detail =
-          err instanceof RegistryError ? `The key registry did not answer (${err.problem.detail}).` : "The key registry did not answer.";
-        return refusal(503, "registry_unavailable", detail);
+        return failure(err);
       }
       if (!answer.valid) {
         const status = FORBIDDEN_REASONS.has(answer.reason) ? 403 : 401;
@@ -114,25 +144,58 @@ export function createKeyChecker(options: RegistryAuthOptions): KeyChecker {
   }
 }
 
-declare module "fastify" {
-  interface FastifyRequest {
-    /** Set by registryAuthHook once the request's API key verified. */
-    registryAuth?: RegistryPrincipal;
-  }
+/** The response headers of a refusal: a problem body, a challenge on 401, a retry hint on 503. */
+function refusalHeaders(status: number): Record<string, string> {
+  const headers: Record<string, string> = { "content-type": "application/problem+json" };
+  if (status === 401) headers["www-authenticate"] = 'Bearer realm="api"';
+  if (status === 503) headers["retry-after"] = "1";
+  return headers;
 }
 
-/** A Fastify onRequest/preHandler hook: `app.addHook("onRequest", registryAuthHook({...}))`; sets `request.registryAuth`. */
+/** What registryAuthHook uses of Fastify's request and reply (the package does not depend on Fastify). */
+export interface HookRequest {
+  headers: IncomingHttpHeaders;
+  registryAuth?: RegistryPrincipal;
+}
+export interface HookReply {
+  headers(values: Record<string, string>): unknown;
+  code(statusCode: number): HookReply;
+  send(payload?: unknown): unknown;
+}
+
+/**
+ * A Fastify onRequest/preHandler hook: `app.addHook("onRequest", registryAuthHook({...}))`; sets `request.registryAuth`.
+ * The package does not depend on Fastify, so TypeScript users declare the field once:
+ * `declare module "fastify" { interface FastifyRequest { registryAuth?: RegistryPrincipal } }`.
+ */
 export function registryAuthHook(options: RegistryAuthOptions) {
   const checker = createKeyChecker(options);
-  return async function registryAuthHook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return async function registryAuthHook(request: HookRequest, reply: HookReply): Promise<void> {
     const result = await checker.check(request.headers);
     if (result.ok) {
       request.registryAuth = result.principal;
       return;
     }
-    if (result.problem.status === 401) reply.header("www-authenticate", 'Bearer realm="api"');
-    if (result.problem.status === 503) reply.header("retry-after", "1");
-    await reply.code(result.problem.status).type("application/problem+json").send(result.problem);
+    reply.headers(refusalHeaders(result.problem.status));
+    await reply.code(result.problem.status).send(result.problem);
+  };
+}
+
+/** What registryAuthFetch answers: the key's principal, or a problem response to send back as it is. */
+export type RegistryAuthFetchResult = { principal: RegistryPrincipal } | { response: Response };
+
+/**
+ * For fetch-API handlers (Hono, itty-router, Next.js route handlers, Deno and
+ * Bun servers): `const auth = registryAuthFetch({...})`, then in a handler
+ * `const r = await auth(request); if ("response" in r) return r.response;`.
+ */
+export function registryAuthFetch(options: RegistryAuthOptions): (request: Request) => Promise<RegistryAuthFetchResult> {
+  const checker = createKeyChecker(options);
+  return async function registryAuthFetch(request: Request): Promise<RegistryAuthFetchResult> {
+    const result = await checker.check(request.headers);
+    if (result.ok) return { principal: result.principal };
+    const { status } = result.problem;
+    return { response: new Response(JSON.stringify(result.problem), { status, headers: refusalHeaders(status) }) };
   };
 }
 
@@ -149,10 +212,7 @@ export function registryAuth(options: RegistryAuthOptions) {
         next();
         return;
       }
-      const headers: Record<string, string> = { "content-type": "application/problem+json" };
-      if (result.problem.status === 401) headers["www-authenticate"] = 'Bearer realm="api"';
-      if (result.problem.status === 503) headers["retry-after"] = "1";
-      res.writeHead(result.problem.status, headers).end(JSON.stringify(result.problem));
+      res.writeHead(result.problem.status, refusalHeaders(result.problem.status)).end(JSON.stringify(result.problem));
     }, next);
   };
 }
