@@ -12,6 +12,9 @@ const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
   HOST: Type.String({ minLength: 1, default: "127.0.0.1" }),
   DATABASE_URL: Type.Optional(Type.String({ pattern: "^(postgres(ql)?://.+|memory:)$" })),
+  MIGRATION_DATABASE_URL: Type.Optional(Type.String({ pattern: "^postgres(ql)?://.+$" })),
+  MIGRATION_LOCK_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 86400000, default: 60000 }),
+  MIGRATION_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 86400000, default: 0 }),
   DATA_DIR: Type.String({ minLength: 1, default: "./data" }),
   REGISTRY_ADMIN_TOKEN: Type.Optional(Type.String()),
   REGISTRY_TOKENS: Type.Optional(Type.String()),
@@ -33,6 +36,9 @@ const EnvSchema = Type.Object({
 const HINTS: Record<string, string> = {
   PORT: "an integer from 0 to 65535, e.g. PORT=8080",
   DATABASE_URL: "a postgres:// or postgresql:// URL, or memory:, or unset for the embedded store",
+  MIGRATION_DATABASE_URL: "a postgres:// or postgresql:// URL of the role that owns the schema (default: DATABASE_URL)",
+  MIGRATION_LOCK_TIMEOUT_MS: "milliseconds a migration waits for a lock (0: no limit), from 0 to 86400000",
+  MIGRATION_STATEMENT_TIMEOUT_MS: "milliseconds a migration statement may run (0: no limit), from 0 to 86400000",
   LOG_LEVEL: "one of fatal, error, warn, info, debug, trace, silent",
   DATABASE_POOL_SIZE: "an integer from 1 to 200",
   DATABASE_TIMEOUT_MS: "milliseconds, from 100 to 600000",
@@ -56,6 +62,12 @@ export interface Config {
   port: number;
   host: string;
   store: StoreTarget;
+  /** PostgreSQL: the URL migrations run with (the schema owner); DATABASE_URL unless MIGRATION_DATABASE_URL is set. */
+  migrationUrl: string | undefined;
+  /** How long a migration waits for a lock (the migration lock or a table lock); 0 waits forever. */
+  migrationLockTimeoutMs: number;
+  /** How long one migration statement may run; 0 (the default) sets no limit. */
+  migrationStatementTimeoutMs: number;
   dataDir: string;
   adminToken: string | undefined;
   principals: Principal[];
@@ -136,6 +148,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: s.PORT,
     host: s.HOST,
     store,
+    migrationUrl: store.engine === "postgres" ? (s.MIGRATION_DATABASE_URL ?? store.url) : undefined,
+    migrationLockTimeoutMs: s.MIGRATION_LOCK_TIMEOUT_MS,
+    migrationStatementTimeoutMs: s.MIGRATION_STATEMENT_TIMEOUT_MS,
     dataDir: s.DATA_DIR,
     adminToken: s.REGISTRY_ADMIN_TOKEN,
     principals,

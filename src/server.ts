@@ -8,8 +8,8 @@ import type { App } from "./http/types.js";
 import { createLogger } from "./logger.js";
 import { seedDemo } from "./seed.js";
 import type { Db } from "./store/db.js";
-import { openStore } from "./store/index.js";
-import { migrate } from "./store/migrate.js";
+import { openMigrationStore, openStore } from "./store/index.js";
+import { migrateAtStart } from "./store/migrate.js";
 import { startTrialSweeper } from "./trial-sweeper.js";
 
 export interface Running {
@@ -29,9 +29,10 @@ export interface Running {
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Running> {
   // A bad catalog stops the start before anything touches the store.
   const catalog = loadCatalogFile(config.catalogFile);
-  const db = await openStore(config, (err) => log.warn({ err: { message: err.message } }, "database connection error"));
+  const onDbError = (err: Error) => log.warn({ err: { message: err.message } }, "database connection error");
+  const db = await openStore(config, onDbError);
   try {
-    const applied = await migrate(db);
+    const applied = await migrateAtStart(db, () => openMigrationStore(config, onDbError));
     if (applied.length > 0) log.info({ applied }, "migrations applied");
     const changes = await db.tx((q) => syncCatalog(q, catalog));
     if (Object.values(changes).some((keys) => keys.length > 0)) log.info({ catalog: changes }, "catalog synced");

@@ -60,18 +60,41 @@ export function buildCli(): Command {
   program
     .command("migrate")
     .description("Apply pending database migrations and exit (safe to run from several places at once).")
-    .addHelpText("after", "\nExample:\n  DATABASE_URL=postgres://localhost/registry tenant-registry migrate")
-    .action(async () => {
-      const [{ loadConfig }, { openStore }, { migrate }] = await Promise.all([
+    .option("--grant <role>", "PostgreSQL: then grant ROLE exactly what the server needs (run as the schema owner)")
+    .addHelpText(
+      "after",
+      "\nRuns as MIGRATION_DATABASE_URL (the schema owner), else DATABASE_URL.\n\nExample:\n" +
+        "  MIGRATION_DATABASE_URL=postgres://owner@localhost/registry tenant-registry migrate --grant registry_app",
+    )
+    .action(async (options: { grant?: string }) => {
+      const [{ loadConfig }, { openMigrationStore }, { migrate, databaseMessage }, { grantServerRole }] = await Promise.all([
         import("../config.js"),
         import("../store/index.js"),
         import("../store/migrate.js"),
+        import("../store/grants.js"),
       ]);
       const config = loadConfig(process.env, { requireAdminToken: false });
-      const db = await openStore(config, () => {});
+      if (options.grant !== undefined && config.store.engine !== "postgres") {
+        throw new UsageError("--grant needs PostgreSQL (DATABASE_URL or MIGRATION_DATABASE_URL set to a postgres:// URL)");
+      }
+      const db = await openMigrationStore(config, () => {});
       try {
-        const applied = await migrate(db);
+        let applied: string[];
+        try {
+          applied = await migrate(db);
+        } catch (err) {
+          throw new Error(`migration failed: ${databaseMessage(err)}`);
+        }
         process.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "up to date\n");
+        if (options.grant !== undefined) {
+          const role = options.grant;
+          await db
+            .tx((q) => grantServerRole(q, role))
+            .catch((err: unknown) => {
+              throw new Error(`grant failed: ${databaseMessage(err)}`);
+            });
+          process.stdout.write(`granted ${role} what the server needs (no DDL; audit_events append-only)\n`);
+        }
       } finally {
         await db.close();
       }

@@ -12,3 +12,23 @@ export async function openStore(config: Config, onError: (err: Error) => void): 
   }
   return openPglite({ dataDir: config.store.dataDir });
 }
+
+/**
+ * The store migrations run against: on PostgreSQL a single connection as the
+ * schema owner (MIGRATION_DATABASE_URL, default DATABASE_URL) with the
+ * migration timeouts (no statement limit by default, a bounded lock wait);
+ * embedded, the store itself.
+ */
+export async function openMigrationStore(config: Config, onError: (err: Error) => void): Promise<Db> {
+  if (config.store.engine === "postgres") {
+    return openPg({
+      url: config.migrationUrl ?? config.store.url,
+      poolSize: 1,
+      timeoutMs: config.dbTimeoutMs,
+      statementTimeoutMs: config.migrationStatementTimeoutMs,
+      lockTimeoutMs: config.migrationLockTimeoutMs,
+      onError,
+    });
+  }
+  return openStore(config, onError);
+}

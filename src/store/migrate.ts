@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { ConfigError } from "../config.js";
 import type { Db, Queryable } from "./db.js";
 
 const DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
@@ -35,9 +36,14 @@ async function applied(q: Queryable): Promise<Set<number>> {
 export async function migrate(db: Db): Promise<string[]> {
   return db.tx(async (q) => {
     await q.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
-    await q.exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-    );
+    // Created only when missing: CREATE ... IF NOT EXISTS would need the schema's CREATE right even when
+    // the table exists, and `migrate` run as the server's role should say "up to date" when it is.
+    const [table] = await q.query<{ present: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+    if (!table?.present) {
+      await q.exec(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+      );
+    }
     const done = await applied(q);
     const names: string[] = [];
     for (const m of loadMigrations()) {
@@ -48,6 +54,56 @@ export async function migrate(db: Db): Promise<string[]> {
     }
     return names;
   });
+}
+
+/** The migrations shipped with this build that the database has not applied. */
+export async function pendingMigrations(q: Queryable): Promise<string[]> {
+  const [table] = await q.query<{ present: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+  if (!table?.present) return loadMigrations().map((m) => m.name);
+  const rows = await q.query<{ version: number }>("SELECT version FROM schema_migrations");
+  const done = new Set(rows.map((r) => Number(r.version)));
+  return loadMigrations()
+    .filter((m) => !done.has(m.version))
+    .map((m) => m.name);
+}
+
+/** The database's own words for a failure the store wrapped as "internal error". */
+export function databaseMessage(err: unknown): string {
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  const inner = cause instanceof Error ? cause : err;
+  return inner instanceof Error ? inner.message : String(inner);
+}
+
+const INSUFFICIENT_PRIVILEGE = "42501";
+const sqlState = (err: unknown): string | undefined =>
+  ((err as { cause?: { code?: unknown } } | null)?.cause?.code as string | undefined) ?? (err as { code?: string } | null)?.code;
+
+/**
+ * At server start. Embedded: apply what is pending. PostgreSQL: nothing to do
+ * when migrations are current (the server's role needs no DDL rights); else
+ * apply them through the migration connection (MIGRATION_DATABASE_URL, the
+ * owner), and when that role may not change the schema, refuse to start
+ * with what to run instead.
+ */
+export async function migrateAtStart(db: Db, openMigrator: () => Promise<Db>): Promise<string[]> {
+  if (db.engine === "pglite") return migrate(db);
+  const pending = await pendingMigrations(db);
+  if (pending.length === 0) return [];
+  const migrator = await openMigrator();
+  try {
+    return await migrate(migrator);
+  } catch (err) {
+    if (sqlState(err) === INSUFFICIENT_PRIVILEGE) {
+      throw new ConfigError(
+        `${pending.length} database migration(s) pending (${pending.join(", ")}) and this role may not apply them ` +
+          `(${databaseMessage(err)}).\n  Run \`tenant-registry migrate\` as the schema owner ` +
+          "(MIGRATION_DATABASE_URL, or DATABASE_URL of the owner), then start the server again.",
+      );
+    }
+    throw new Error(`database migration failed: ${databaseMessage(err)}`);
+  } finally {
+    await migrator.close();
+  }
 }
 
 /** True when every migration shipped with this build has been applied. */

@@ -13,6 +13,10 @@ export interface PgOptions {
   url: string;
   poolSize: number;
   timeoutMs: number;
+  /** Per-statement limit; defaults to timeoutMs. 0: none (migrations). */
+  statementTimeoutMs?: number;
+  /** How long a statement waits for a lock (lock_timeout); unset: the server's setting. */
+  lockTimeoutMs?: number;
   onError: (err: Error) => void;
 }
 
@@ -42,8 +46,9 @@ export function openPg(opts: PgOptions): Db {
     max: opts.poolSize,
     connectionTimeoutMillis: opts.timeoutMs,
     // Fail a statement that hangs on a dead connection instead of holding the request.
-    query_timeout: opts.timeoutMs,
-    statement_timeout: opts.timeoutMs,
+    query_timeout: (opts.statementTimeoutMs ?? opts.timeoutMs) || undefined,
+    statement_timeout: opts.statementTimeoutMs ?? opts.timeoutMs,
+    ...(opts.lockTimeoutMs !== undefined ? { lock_timeout: opts.lockTimeoutMs } : {}),
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     types,
