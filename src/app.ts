@@ -13,10 +13,11 @@ import { AuthFailureLimiter } from "./http/auth-limit.js";
 import { catalogRoutes } from "./http/catalog.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { problem, registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
-import { healthRoutes } from "./http/health.js";
+import { healthRoutes, quietProbes } from "./http/health.js";
 import { metricsRoutes, registerKeyMetrics, registerMetrics } from "./http/metrics.js";
 import { registerOpenApi } from "./http/openapi.js";
 import { tenantRoutes } from "./http/tenants.js";
+import { serverTimeouts } from "./http/timeouts.js";
 import type { App, Deps } from "./http/types.js";
 import { registerValidation } from "./http/validation.js";
 import { ApiKey } from "./schemas/api-key.js";
@@ -64,6 +65,8 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     },
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     forceCloseConnections: "idle",
+    ...serverTimeouts(opts.config),
+    logController: quietProbes(),
     trustProxy: opts.config.trustProxy,
     // Errors the router raises before any route runs (bad URL encoding, an over-long path parameter).
     frameworkErrors: (err, req, reply) => sendProblem(req, reply, toProblem(err, req.log)),

@@ -11,6 +11,9 @@ import { ROLES } from "./domain/roles.js";
 const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
   HOST: Type.String({ minLength: 1, default: "127.0.0.1" }),
+  HTTP_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600000, default: 10000 }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 3600000, default: 30000 }),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600000, default: 72000 }),
   DATABASE_URL: Type.Optional(Type.String({ pattern: "^(postgres(ql)?://.+|memory:)$" })),
   MIGRATION_DATABASE_URL: Type.Optional(Type.String({ pattern: "^postgres(ql)?://.+$" })),
   MIGRATION_LOCK_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 86400000, default: 60000 }),
@@ -35,6 +38,9 @@ const EnvSchema = Type.Object({
 
 const HINTS: Record<string, string> = {
   PORT: "an integer from 0 to 65535, e.g. PORT=8080",
+  HTTP_HEADERS_TIMEOUT_MS: "milliseconds a client may take to send the request headers, from 1000 to 600000",
+  HTTP_REQUEST_TIMEOUT_MS: "milliseconds a client may take to send the whole request (0: no limit), from 0 to 3600000",
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: "milliseconds an idle keep-alive connection stays open, from 1000 to 600000",
   DATABASE_URL: "a postgres:// or postgresql:// URL, or memory:, or unset for the embedded store",
   MIGRATION_DATABASE_URL: "a postgres:// or postgresql:// URL of the role that owns the schema (default: DATABASE_URL)",
   MIGRATION_LOCK_TIMEOUT_MS: "milliseconds a migration waits for a lock (0: no limit), from 0 to 86400000",
@@ -61,6 +67,8 @@ export type StoreTarget = { engine: "postgres"; url: string } | { engine: "pglit
 export interface Config {
   port: number;
   host: string;
+  /** HTTP server timeouts; see src/http/timeouts.ts. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
   store: StoreTarget;
   /** PostgreSQL: the URL migrations run with (the schema owner); DATABASE_URL unless MIGRATION_DATABASE_URL is set. */
   migrationUrl: string | undefined;
@@ -147,6 +155,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     port: s.PORT,
     host: s.HOST,
+    http: httpTimeouts(s.HTTP_HEADERS_TIMEOUT_MS, s.HTTP_REQUEST_TIMEOUT_MS, s.HTTP_KEEP_ALIVE_TIMEOUT_MS),
     store,
     migrationUrl: store.engine === "postgres" ? (s.MIGRATION_DATABASE_URL ?? store.url) : undefined,
     migrationLockTimeoutMs: s.MIGRATION_LOCK_TIMEOUT_MS,
@@ -165,6 +174,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     argon2Threads: s.ARGON2_THREADS ?? availableParallelism(),
     argon2Queue: s.ARGON2_QUEUE,
   };
+}
+
+function httpTimeouts(headersTimeoutMs: number, requestTimeoutMs: number, keepAliveTimeoutMs: number): Config["http"] {
+  // Node refuses a headers timeout longer than the request timeout.
+  if (requestTimeoutMs !== 0 && requestTimeoutMs < headersTimeoutMs) {
+    throw new ConfigError(
+      `HTTP_REQUEST_TIMEOUT_MS=${requestTimeoutMs} is shorter than HTTP_HEADERS_TIMEOUT_MS=${headersTimeoutMs}: ` +
+        "the whole request cannot arrive before its headers; raise it or set 0",
+    );
+  }
+  return { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs };
 }
 
 function parseTrustProxy(value: string): boolean | string[] {

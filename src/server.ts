@@ -1,8 +1,9 @@
+import { createServer } from "node:net";
 import type { Logger } from "pino";
 import { embeddedAdminToken } from "./admin-token.js";
 import { buildApp } from "./app.js";
 import { loadCatalogFile } from "./catalog-file.js";
-import type { Config } from "./config.js";
+import { type Config, ConfigError } from "./config.js";
 import { syncCatalog } from "./domain/catalog.js";
 import type { App } from "./http/types.js";
 import { createLogger } from "./logger.js";
@@ -27,8 +28,9 @@ export interface Running {
  * user of the embedded default learns it; it never goes through the logger.
  */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Running> {
-  // A bad catalog stops the start before anything touches the store.
+  // A bad catalog or a taken port stops the start before anything touches the store or mints a token.
   const catalog = loadCatalogFile(config.catalogFile);
+  await assertPortFree(config.host, config.port);
   const onDbError = (err: Error) => log.warn({ err: { message: err.message } }, "database connection error");
   const db = await openStore(config, onDbError);
   try {
@@ -73,6 +75,26 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     await db.close().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Fail early, with a message, when the address is taken: otherwise the store
+ * would be opened (and an admin token minted) only for listen to fail with
+ * EADDRINUSE at the very end. Port 0 picks a free port and needs no check.
+ */
+async function assertPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE") {
+        reject(new ConfigError(`${host}:${port} is already in use (another tenant-registry?): stop it, or set PORT to a free port`));
+      } else if (err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND") {
+        reject(new ConfigError(`HOST=${host} is not an address of this machine: set HOST to one (default 127.0.0.1)`));
+      } else reject(err);
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 /** SIGTERM/SIGINT: graceful stop, bounded by SHUTDOWN_TIMEOUT_MS. */

@@ -1,4 +1,5 @@
 import { Type } from "@sinclair/typebox";
+import { type FastifyReply, type FastifyRequest, LogController } from "fastify";
 import { AppError } from "../domain/errors.js";
 import { ProblemRef } from "../schemas/common.js";
 import { migrationsCurrent } from "../store/migrate.js";
@@ -6,16 +7,32 @@ import type { App, Deps } from "./types.js";
 
 const Status = Type.Object({ status: Type.String() });
 
+const PROBES = new Set(["/healthz", "/readyz"]);
+
+const isProbeRequest = (req: { url?: string }): boolean => PROBES.has((req.url ?? "").split("?")[0] ?? "");
+
+/**
+ * Fastify's request logging, less the probes: load balancers and
+ * orchestrators poll them every few seconds, so their requests are not
+ * logged at info (`logProbe` logs them at debug instead).
+ */
+export const quietProbes = (): LogController => new LogController({ disableRequestLogging: isProbeRequest });
+
+async function logProbe(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  request.log.debug({ url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime }, "probe");
+}
+
 export async function healthRoutes(app: App, { db, config }: Deps): Promise<void> {
   app.get(
     "/healthz",
-    { schema: { tags: ["health"], summary: "Liveness: 200 while the process runs", response: { 200: Status } } },
+    { onResponse: logProbe, schema: { tags: ["health"], summary: "Liveness: 200 while the process runs", response: { 200: Status } } },
     async () => ({ status: "ok" }),
   );
 
   app.get(
     "/readyz",
     {
+      onResponse: logProbe,
       schema: {
         tags: ["health"],
         summary: "Readiness: 200 when the store answers and migrations are applied, else 503",
