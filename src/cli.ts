@@ -1,3 +1,9 @@
-import { buildCli, fail } from "./cli/program.js";
+import { buildCli, checkCommand, fail } from "./cli/program.js";
 
-buildCli().parseAsync(process.argv).catch(fail);
+const cli = buildCli();
+try {
+  checkCommand(cli, process.argv);
+} catch (err) {
+  fail(err);
+}
+cli.parseAsync(process.argv).catch(fail);

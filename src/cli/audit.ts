@@ -69,16 +69,36 @@ async function* allEvents(client: RegistryClient, q: Awaited<ReturnType<typeof q
   }
 }
 
+/**
+ * `audit tail` prints as events arrive, so its columns have fixed widths
+ * (wide enough for ids, UUIDs and the registry's own actions) rather than
+ * widths measured over a table; a longer value pushes only its own line.
+ */
+const TAIL_COLUMNS: [title: string, width: number][] = [
+  ["CREATED_AT", 24],
+  ["ID", 8],
+  ["ACTION", 26],
+  ["ACTOR", 16],
+  ["TENANT", 36],
+  ["PRODUCT", 12],
+  ["TARGET", 0],
+];
+const tailRow = (values: string[]) =>
+  values
+    .map((v, i) => (i === 1 ? v.padStart(TAIL_COLUMNS[i]?.[1] ?? 0) : v.padEnd(TAIL_COLUMNS[i]?.[1] ?? 0)))
+    .join("  ")
+    .trimEnd();
+const TAIL_HEADER = tailRow(TAIL_COLUMNS.map(([title]) => title));
 const line = (e: AuditEvent) =>
-  [
+  tailRow([
     e.created_at,
-    e.id.padStart(6),
-    e.action.padEnd(26),
+    e.id,
+    e.action,
     e.actor_id,
     e.tenant_id ?? "-",
     e.product ?? "-",
     e.target_type ? `${e.target_type}/${e.target_id ?? "-"}` : "-",
-  ].join("  ");
+  ]);
 
 /**
  * Follow the log: poll with the last non-null cursor, which brings the last
@@ -88,6 +108,7 @@ const line = (e: AuditEvent) =>
 async function tail(client: RegistryClient, q: Awaited<ReturnType<typeof query>>, follow: boolean, intervalMs: number, json: boolean) {
   let cursor: string | undefined;
   let seen = new Set<string>();
+  if (!json) process.stdout.write(`${TAIL_HEADER}\n`);
   for (;;) {
     let page: { events: AuditEvent[]; next_cursor: string | null };
     try {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createRegistryClient, type RegistryClient } from "@tenant-registry/client";
+import { createRegistryClient, type RegistryClient, RegistryError } from "@tenant-registry/client";
 import { type Command, InvalidArgumentError, Option } from "commander";
 
 /** A mistake in how the CLI was called: exit 2, like commander's own usage errors. */
@@ -34,7 +34,22 @@ function localAdminToken(): string | undefined {
 export function connect(options: ClientOptions): RegistryClient {
   const token = options.token || localAdminToken();
   if (!token) throw new UsageError("no token: pass --token or set REGISTRY_TOKEN (or run next to the registry's data/admin-token)");
-  return createRegistryClient({ url: options.url, token, ...(options.actor ? { actorId: options.actor } : {}) });
+  return createRegistryClient({ url: registryUrl(options.url), token, ...(options.actor ? { actorId: options.actor } : {}) });
+}
+
+/** --url as people type it: `127.0.0.1:8080` or `localhost:8080` means http://; anything else must be an http(s) URL. */
+export function registryUrl(given: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : `http://${given}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(given)} is not a URL; expected e.g. http://127.0.0.1:8080`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`--url ${JSON.stringify(given)}: expected an http:// or https:// URL, e.g. http://127.0.0.1:8080`);
+  }
+  return url.href.replace(/\/+$/, "");
 }
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -44,4 +59,19 @@ export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer.");
   return n;
+}
+
+/**
+ * A 404 from the registry says what kind of thing was missing ("tenant not
+ * found"); name the one the operator asked for.
+ */
+export async function naming<T>(call: Promise<T>, what: string): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof RegistryError && err.status === 404) {
+      throw new RegistryError({ ...err.problem, detail: `${err.problem.detail}: ${what}` });
+    }
+    throw err;
+  }
 }

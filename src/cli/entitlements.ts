@@ -1,6 +1,6 @@
 import { ok } from "@tenant-registry/client";
 import type { Command } from "commander";
-import { type ClientOptions, clientCommand, connect } from "./context.js";
+import { type ClientOptions, clientCommand, connect, naming } from "./context.js";
 import { printJson, printRecord, printTable } from "./output.js";
 import { tenantId } from "./tenants.js";
 
@@ -29,7 +29,10 @@ export function entitlementsCommands(program: Command): void {
       async (ref: string, product: string, o: ClientOptions) => {
         const client = connect(o);
         const tenant_id = await tenantId(client, ref);
-        const entitlement = await ok(client.POST("/v1/entitlements", { body: { tenant_id, product, status } }));
+        const entitlement = await naming(
+          ok(client.POST("/v1/entitlements", { body: { tenant_id, product, status } })),
+          `"${product}" (tenant "${ref}")`,
+        );
         o.json ? printJson(entitlement) : printRecord(entitlement);
       },
     );

@@ -1,7 +1,7 @@
 import { text } from "node:stream/consumers";
 import { ok } from "@tenant-registry/client";
 import type { Command } from "commander";
-import { type ClientOptions, clientCommand, connect, positiveInt } from "./context.js";
+import { type ClientOptions, clientCommand, connect, naming, positiveInt } from "./context.js";
 import { note, printJson, printRecord, printTable } from "./output.js";
 import { tenantId } from "./tenants.js";
 
@@ -36,7 +36,10 @@ export function keysCommands(program: Command): void {
       const client = connect(o);
       const tenant_id = await tenantId(client, ref);
       const body = { tenant_id, name: o.name, product: o.product, scopes: o.scope, expires_at: o.expiresAt };
-      const created = await ok(client.POST("/v1/api-keys", { body }));
+      const created = await naming(
+        ok(client.POST("/v1/api-keys", { body })),
+        o.product ? `tenant "${ref}" or product "${o.product}"` : `"${ref}"`,
+      );
       if (o.json) return printJson(created);
       printRecord(created);
       note("Keep the key now: the registry stores only its hash and cannot show it again.");

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { RegistryError } from "@tenant-registry/client";
 import { Command, CommanderError } from "commander";
 import { newToken } from "../admin-token.js";
@@ -28,10 +29,42 @@ export function fail(err: unknown): never {
   process.exit(1);
 }
 
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
+}
+
+/**
+ * `serve` is the default command, so commander would hand an unknown word to
+ * it ("too many arguments for 'serve'"). Catch that first and suggest.
+ */
+export function checkCommand(program: Command, argv: readonly string[]): void {
+  const word = argv[2];
+  if (word === undefined || word.startsWith("-")) return;
+  const names = program.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+  if (names.includes(word) || word === "help") return;
+  const close = names.filter((n) => distance(word, n) <= Math.max(1, Math.floor(n.length / 3)) || n.startsWith(word));
+  throw new UsageError(
+    `unknown command '${word}'${close.length ? `; did you mean ${close.map((n) => `'${n}'`).join(" or ")}?` : ""}\n` +
+      `  Commands: ${program.commands.map((c) => c.name()).join(", ")} (tenant-registry --help)`,
+  );
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
 /** The whole command tree; built apart from running it so tests can walk it. */
 export function buildCli(): Command {
   const program = new Command("tenant-registry")
     .description("System of record for tenants, entitlements, API keys and audit.")
+    .version(VERSION, "-V, --version", "print the version")
     .showHelpAfterError("(add --help for usage and an example)")
     // Usage errors reach fail() as CommanderErrors, to exit 2 rather than commander's 1.
     .exitOverride()

@@ -1,6 +1,6 @@
 import { ok, type RegistryClient } from "@tenant-registry/client";
 import { type Command, Option } from "commander";
-import { type ClientOptions, clientCommand, connect, positiveInt, UUID } from "./context.js";
+import { type ClientOptions, clientCommand, connect, naming, positiveInt, UUID } from "./context.js";
 import { note, printJson, printRecord, printTable } from "./output.js";
 
 const COLUMNS = ["id", "slug", "name", "plan", "kind", "status", "created_at"];
@@ -8,7 +8,7 @@ const COLUMNS = ["id", "slug", "name", "plan", "kind", "status", "created_at"];
 /** A tenant argument may be its id or its slug, whichever the operator has at hand. */
 export async function tenantId(client: RegistryClient, ref: string): Promise<string> {
   if (UUID.test(ref)) return ref;
-  const tenant = await ok(client.GET("/v1/tenants/by-slug/{slug}", { params: { path: { slug: ref } } }));
+  const tenant = await naming(ok(client.GET("/v1/tenants/by-slug/{slug}", { params: { path: { slug: ref } } })), `"${ref}"`);
   return tenant.id;
 }
 
@@ -62,9 +62,12 @@ export function tenantsCommands(program: Command): void {
   clientCommand(tenants, "get <tenant>", "Show one tenant, by id or slug.", "tenant-registry tenants get acme").action(
     async (ref: string, o: ClientOptions) => {
       const client = connect(o);
-      const tenant = UUID.test(ref)
-        ? await ok(client.GET("/v1/tenants/{id}", { params: { path: { id: ref } } }))
-        : await ok(client.GET("/v1/tenants/by-slug/{slug}", { params: { path: { slug: ref } } }));
+      const tenant = await naming(
+        UUID.test(ref)
+          ? ok(client.GET("/v1/tenants/{id}", { params: { path: { id: ref } } }))
+          : ok(client.GET("/v1/tenants/by-slug/{slug}", { params: { path: { slug: ref } } })),
+        `"${ref}"`,
+      );
       show(o.json, tenant);
     },
   );
