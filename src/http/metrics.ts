@@ -57,6 +57,27 @@ export function registerMetrics(app: FastifyInstance, db: Db): Metrics {
     },
   });
 
+  new Gauge({
+    name: "tenant_registry_change_channel_listening",
+    help: "1 while the LISTEN subscription carries change notifications (its heartbeat comes back in time), else 0.",
+    labelNames: ["channel"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of db.channels?.() ?? []) this.set({ channel: c.channel }, c.listening ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "tenant_registry_change_channel_heartbeat_age_seconds",
+    help: "Seconds since the LISTEN subscription last proved itself alive (its own heartbeat came back); absent while it is down.",
+    labelNames: ["channel"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of db.channels?.() ?? []) if (c.heartbeatAgeMs !== null) this.set({ channel: c.channel }, c.heartbeatAgeMs / 1000);
+    },
+  });
+
   app.addHook("onResponse", async (req, reply) => {
     // Route patterns, not raw URLs, keep label cardinality bounded.
     const labels = { method: req.method, route: req.routeOptions.url ?? "unmatched", status: String(reply.statusCode) };
@@ -103,11 +124,11 @@ export function registerKeyMetrics(metrics: Metrics, keys: KeyServices): void {
   mirrorCounter(
     registry,
     "tenant_registry_argon2_hashes_total",
-    "argon2id hashes computed, and refused for a full queue.",
+    "argon2id hashes computed (hashed), refused for a full queue or a long wait (rejected), or refused because their tenant had its share in flight (shed).",
     "outcome",
     () => {
       const s = keys.argon2.stats();
-      return { hashed: s.hashed, rejected: s.rejected };
+      return { hashed: s.hashed, rejected: s.rejected, shed: s.shed };
     },
   );
   new Gauge({
