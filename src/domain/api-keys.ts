@@ -35,7 +35,8 @@ export async function createApiKey(
   }
   for (let i = 0; i < MAX_DRAWS; i++) {
     const { key, prefix } = draw();
-    const hash = await hasher.hash(key);
+    // Creates share one budget of their own: a verify flood never takes it (admin-only, so no flood of its own).
+    const hash = await hasher.hash(key, "create");
     const row: ApiKeyInsert = {
       tenant_id: input.tenant_id,
       product: input.product ?? null,

@@ -7,8 +7,13 @@ import { AppError } from "./errors.js";
 
 export interface Argon2PoolOptions {
   threads: number;
-  /** Hashes that may wait for a thread; more are refused at once. */
+  /** Hashes that may wait for a thread, all groups together; more are refused at once. */
   maxQueue: number;
+  /**
+   * Hashes one group (a tenant) may have waiting or running at once; more
+   * are refused at once. Default: the number of threads, at least 2.
+   */
+  maxPerGroup?: number;
   /** A hash that waited this long is dropped: its caller gets 503 instead of a late answer. */
   maxWaitMs: number;
   /** A worker thread failed (its task fails too); without a listener the process would crash. */
@@ -27,18 +32,40 @@ const NICE_INCREMENT = 10;
 const overloaded = () =>
   new AppError("unavailable", "too many API keys are being checked right now; retry shortly", { retryAfterSeconds: 1 });
 
+interface Job {
+  task: Argon2Task;
+  group: string;
+  resolve: (out: Buffer) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * argon2 off the event loop, with bounded concurrency (one hash per thread,
- * each holding 64 MiB) and a bounded queue: beyond it, or past `maxWaitMs`,
- * the caller gets `unavailable` (503 with Retry-After) rather than memory
- * growing without bound.
+ * each holding 64 MiB), shared fairly between groups (tenants; see
+ * docs/api-keys.md, "Fairness"):
+ * - each group may have at most `maxPerGroup` hashes waiting or running;
+ *   beyond that its callers get `unavailable` (503 + Retry-After) at once;
+ * - a free thread takes the next waiting hash of the next group in turn
+ *   (round robin), so a group with a thousand callers gets the same share
+ *   as a group with one;
+ * - at most `maxQueue` hashes wait in all, and one that waited `maxWaitMs`
+ *   is dropped with `unavailable` rather than answered late.
  */
 export class Argon2Pool {
   private readonly pool: Piscina;
+  /** Waiting jobs by group; Map order is the round-robin order. */
+  private readonly waiting = new Map<string, Job[]>();
+  /** Waiting plus running hashes per group. */
+  private readonly pending = new Map<string, number>();
+  private queued = 0;
+  private running = 0;
+  private readonly maxPerGroup: number;
   private rejected = 0;
+  private shed = 0;
   private hashed = 0;
 
   constructor(private readonly opts: Argon2PoolOptions) {
+    this.maxPerGroup = opts.maxPerGroup ?? Math.max(2, opts.threads);
     // The sources run through tsx (no build step), and a worker thread does not inherit its loader. It is
     // named by path: a bare "tsx" would be looked up from the working directory, wherever the server started.
     const ts = import.meta.url.endsWith(".ts");
@@ -48,39 +75,97 @@ export class Argon2Pool {
       execArgv: ts ? ["--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href] : [],
       minThreads: 1,
       maxThreads: opts.threads,
-      maxQueue: opts.maxQueue,
+      // The fair queue here feeds the threads one task each; Piscina's own queue stays empty.
+      maxQueue: opts.threads,
       idleTimeout: 60_000,
       niceIncrement: process.platform === "linux" ? NICE_INCREMENT : 0,
     });
     this.pool.on("error", opts.onError);
   }
 
-  async hashRaw(password: string, options: Options): Promise<Buffer> {
-    const task: Argon2Task = { password, options, deadline: Date.now() + this.opts.maxWaitMs };
-    let out: Uint8Array | null;
-    try {
-      out = (await this.pool.run(task)) as Uint8Array | null;
-    } catch (err) {
-      if (err instanceof Error && /queue is at limit|No task queue available/.test(err.message)) {
-        this.rejected++;
-        throw overloaded();
-      }
-      throw err;
+  /** `group`: whose budget the hash counts against (a tenant id; "" for none). */
+  hashRaw(password: string, options: Options, group = ""): Promise<Buffer> {
+    const pending = this.pending.get(group) ?? 0;
+    if (pending >= this.maxPerGroup) {
+      this.shed++;
+      return Promise.reject(overloaded());
     }
-    if (out === null) {
+    if (this.running >= this.opts.threads && this.queued >= this.opts.maxQueue) {
       this.rejected++;
-      throw overloaded();
+      return Promise.reject(overloaded());
     }
-    this.hashed++;
-    return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    this.pending.set(group, pending + 1);
+    return new Promise<Buffer>((resolve, reject) => {
+      const job: Job = { task: { password, options, deadline: Date.now() + this.opts.maxWaitMs }, group, resolve, reject };
+      const list = this.waiting.get(group);
+      if (list) list.push(job);
+      else this.waiting.set(group, [job]);
+      this.queued++;
+      this.dispatch();
+    });
   }
 
-  stats(): { threads: number; queued: number; hashed: number; rejected: number } {
-    return { threads: this.pool.threads.length, queued: this.pool.queueSize, hashed: this.hashed, rejected: this.rejected };
+  private dispatch(): void {
+    while (this.running < this.opts.threads && this.queued > 0) {
+      const next = this.waiting.entries().next();
+      if (next.done) return;
+      const [group, list] = next.value;
+      const job = list.shift() as Job;
+      // Move the group to the back of the line (or drop it when it has nothing more waiting).
+      this.waiting.delete(group);
+      if (list.length > 0) this.waiting.set(group, list);
+      this.queued--;
+      if (Date.now() > job.task.deadline) {
+        this.finish(job.group);
+        this.rejected++;
+        job.reject(overloaded());
+        continue;
+      }
+      this.running++;
+      this.run(job);
+    }
   }
 
-  /** Lets queued hashes finish, then stops the threads. */
-  close(): Promise<void> {
-    return this.pool.close();
+  private async run(job: Job): Promise<void> {
+    try {
+      const out = (await this.pool.run(job.task)) as Uint8Array | null;
+      if (out === null) {
+        this.rejected++;
+        job.reject(overloaded());
+      } else {
+        this.hashed++;
+        job.resolve(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+      }
+    } catch (err) {
+      job.reject(err);
+    } finally {
+      this.running--;
+      this.finish(job.group);
+      this.dispatch();
+    }
+  }
+
+  private finish(group: string): void {
+    const n = (this.pending.get(group) ?? 1) - 1;
+    if (n <= 0) this.pending.delete(group);
+    else this.pending.set(group, n);
+  }
+
+  /** `rejected`: the queue was full or a hash waited too long; `shed`: a group was over its share. */
+  stats(): { threads: number; queued: number; hashed: number; rejected: number; shed: number; groups: number } {
+    return {
+      threads: this.pool.threads.length,
+      queued: this.queued,
+      hashed: this.hashed,
+      rejected: this.rejected,
+      shed: this.shed,
+      groups: this.pending.size,
+    };
+  }
+
+  /** Lets waiting hashes finish, then stops the threads. */
+  async close(): Promise<void> {
+    while (this.queued > 0 || this.running > 0) await new Promise((r) => setTimeout(r, 10));
+    await this.pool.close();
   }
 }
