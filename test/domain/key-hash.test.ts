@@ -86,4 +86,22 @@ describe("the argon2 pool", () => {
       await pool.close();
     }
   });
+
+  it("shares the threads fairly: a group over its share is refused, another group still gets its hashes", async () => {
+    const pool = new Argon2Pool({ threads: 1, maxQueue: 64, maxPerGroup: 2, maxWaitMs: 10_000, onError: () => {} });
+    const hasher = createKeyHasher(pool);
+    try {
+      const flood = Promise.allSettled(Array.from({ length: 20 }, () => hasher.hash(newKeyMaterial().key, "tenant:a")));
+      // The other group's hashes come one after another while the flood waits: each goes next in turn.
+      for (let i = 0; i < 3; i++) await expect(hasher.hash(newKeyMaterial().key, "tenant:b")).resolves.toMatch(/^argon2id\|/);
+      const results = await flood;
+      expect(results.filter((r) => r.status === "fulfilled").length).toBe(2);
+      for (const r of results.filter((r) => r.status === "rejected")) {
+        expect((r as PromiseRejectedResult).reason).toMatchObject({ code: "unavailable" });
+      }
+      expect(pool.stats()).toMatchObject({ hashed: 5, shed: 18, rejected: 0 });
+    } finally {
+      await pool.close();
+    }
+  });
 });
