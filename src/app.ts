@@ -65,7 +65,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     },
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     forceCloseConnections: "idle",
-    trustProxy: opts.config.trustProxy,
+    trustProxy: trustProxy(opts.config.trustProxy),
     // Errors the router raises before any route runs (bad URL encoding, an over-long path parameter).
     frameworkErrors: (err, req, reply) => sendProblem(req, reply, toProblem(err, req.log)),
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -115,4 +115,9 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
 
   registerNotFound(app, routeTable);
   return app;
+}
+
+/** A hop count trusts that many proxies nearest the server (Fastify's types take a count only as a function). */
+function trustProxy(setting: Config["trustProxy"]): false | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === "number" ? (_address, hop) => hop < setting : setting;
 }
