@@ -121,6 +121,8 @@ export class Argon2Pool {
         job.reject(overloaded());
         continue;
       }
+      // Past the queue, the thread slot is this job's: a thread that is still starting gets the same allowance again.
+      job.task.deadline = Date.now() + this.opts.maxWaitMs;
       this.running++;
       this.run(job);
     }

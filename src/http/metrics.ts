@@ -14,6 +14,8 @@ export interface Metrics {
   registry: Registry;
   authFailures: Counter<"reason">;
   verifyResults: Counter<"result">;
+  /** The verify results counter's child for a result, bound once. */
+  verifyResult(result: string): Counter.Internal;
 }
 
 declare module "fastify" {
@@ -78,11 +80,21 @@ export function registerMetrics(app: FastifyInstance, db: Db): Metrics {
     },
   });
 
-  app.addHook("onResponse", async (req, reply) => {
-    // Route patterns, not raw URLs, keep label cardinality bounded.
-    const labels = { method: req.method, route: req.routeOptions.url ?? "unmatched", status: String(reply.statusCode) };
-    requests.inc(labels);
-    duration.observe(labels, reply.elapsedTime / 1000);
+  // Children bound once per (method, route pattern, status): no label object to hash on every request.
+  // Route patterns, not raw URLs, keep the number of children bounded.
+  const bound = new Map<string, { count: Counter.Internal; time: Histogram.Internal<"method" | "route" | "status"> }>();
+  app.addHook("onResponse", (req, reply, done) => {
+    const route = req.routeOptions.url ?? "unmatched";
+    const id = `${req.method} ${reply.statusCode} ${route}`;
+    let child = bound.get(id);
+    if (!child) {
+      const labels = { method: req.method, route, status: String(reply.statusCode) };
+      child = { count: requests.labels(labels), time: duration.labels(labels) };
+      bound.set(id, child);
+    }
+    child.count.inc();
+    child.time.observe(reply.elapsedTime / 1000);
+    done();
   });
 
   const verifyResults = new Counter({
@@ -92,7 +104,16 @@ export function registerMetrics(app: FastifyInstance, db: Db): Metrics {
     registers: [registry],
   });
 
-  const metrics: Metrics = { registry, authFailures, verifyResults };
+  const results = new Map<string, Counter.Internal>();
+  const verifyResult = (result: string) => {
+    let c = results.get(result);
+    if (!c) {
+      c = verifyResults.labels({ result });
+      results.set(result, c);
+    }
+    return c;
+  };
+  const metrics: Metrics = { registry, authFailures, verifyResults, verifyResult };
   app.decorate("metrics", metrics);
   return metrics;
 }
