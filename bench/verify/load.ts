@@ -38,9 +38,9 @@ export async function run(load: Load, until: { seconds?: number; amount?: number
     connections: until.connections ?? 50,
     ...(until.amount ? { amount: until.amount } : { duration: until.seconds ?? 5 }),
     headers: { authorization: `Bearer ${load.token}`, "content-type": "application/json" },
-    ...(typeof load.body === "string" ? { body: load.body } : {}),
     requests: [
       {
+        ...(typeof load.body === "string" ? { body: load.body } : {}),
         ...(typeof load.body === "function"
           ? { setupRequest: (req) => ({ ...req, body: JSON.stringify((load.body as () => unknown)()) }) }
           : {}),

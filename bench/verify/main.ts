@@ -105,7 +105,8 @@ async function main(): Promise<void> {
     });
 
     const warm = await run({ ...verify(real), inspect: true }, { seconds: 1 });
-    if (warm.reasons.valid === undefined) throw new Error(`the bench key does not verify: ${JSON.stringify(warm.reasons)}`);
+    if (warm.reasons.valid === undefined)
+      throw new Error(`the bench key does not verify: ${JSON.stringify({ ...warm.reasons, ...warm.statuses })}`);
 
     // (a) and (b), alternating so that drift in the machine's load hits both alike.
     const cached: Awaited<ReturnType<typeof run>>[] = [];

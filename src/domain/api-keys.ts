@@ -35,7 +35,7 @@ export async function createApiKey(
   }
   for (let i = 0; i < MAX_DRAWS; i++) {
     const { key, prefix } = draw();
-    // Creates share one budget of their own: a verify flood never takes it (admin-only, so no flood of its own).
+    // Creates take their turn as a group of their own: a tenant's verify flood cannot crowd them out.
     const hash = await hasher.hash(key, "create");
     const row: ApiKeyInsert = {
       tenant_id: input.tenant_id,

@@ -7,13 +7,8 @@ import { AppError } from "./errors.js";
 
 export interface Argon2PoolOptions {
   threads: number;
-  /** Hashes that may wait for a thread, all groups together; more are refused at once. */
+  /** Hashes that may wait for a thread, all groups together (see `hashRaw` for who gives way when full). */
   maxQueue: number;
-  /**
-   * Hashes one group (a tenant) may have waiting or running at once; more
-   * are refused at once. Default: the number of threads, at least 2.
-   */
-  maxPerGroup?: number;
   /** A hash that waited this long is dropped: its caller gets 503 instead of a late answer. */
   maxWaitMs: number;
   /** A worker thread failed (its task fails too); without a listener the process would crash. */
@@ -42,30 +37,29 @@ interface Job {
 /**
  * argon2 off the event loop, with bounded concurrency (one hash per thread,
  * each holding 64 MiB), shared fairly between groups (tenants; see
- * docs/api-keys.md, "Fairness"):
- * - each group may have at most `maxPerGroup` hashes waiting or running;
- *   beyond that its callers get `unavailable` (503 + Retry-After) at once;
+ * docs/api-keys.md, "The argon2 pool and fairness"):
  * - a free thread takes the next waiting hash of the next group in turn
  *   (round robin), so a group with a thousand callers gets the same share
- *   as a group with one;
- * - at most `maxQueue` hashes wait in all, and one that waited `maxWaitMs`
- *   is dropped with `unavailable` rather than answered late.
+ *   of the threads as a group with one;
+ * - at most `maxQueue` hashes wait in all. When the queue is full, the
+ *   group with the most waiting gives way (longest-queue drop): its newest
+ *   waiting hash is refused to admit another group's, or the newcomer is
+ *   refused if its own group is the longest. A flood fills the queue only
+ *   until someone else needs a place;
+ * - a hash that waited `maxWaitMs` is dropped rather than answered late.
+ * Refused callers get `unavailable` (503 + Retry-After), never a wrong answer.
  */
 export class Argon2Pool {
   private readonly pool: Piscina;
   /** Waiting jobs by group; Map order is the round-robin order. */
   private readonly waiting = new Map<string, Job[]>();
-  /** Waiting plus running hashes per group. */
-  private readonly pending = new Map<string, number>();
   private queued = 0;
   private running = 0;
-  private readonly maxPerGroup: number;
   private rejected = 0;
   private shed = 0;
   private hashed = 0;
 
   constructor(private readonly opts: Argon2PoolOptions) {
-    this.maxPerGroup = opts.maxPerGroup ?? Math.max(2, opts.threads);
     // The sources run through tsx (no build step), and a worker thread does not inherit its loader. It is
     // named by path: a bare "tsx" would be looked up from the working directory, wherever the server started.
     const ts = import.meta.url.endsWith(".ts");
@@ -83,18 +77,12 @@ export class Argon2Pool {
     this.pool.on("error", opts.onError);
   }
 
-  /** `group`: whose budget the hash counts against (a tenant id; "" for none). */
+  /** `group`: whose share the hash counts against (a tenant id; "" for none). */
   hashRaw(password: string, options: Options, group = ""): Promise<Buffer> {
-    const pending = this.pending.get(group) ?? 0;
-    if (pending >= this.maxPerGroup) {
+    if (this.running >= this.opts.threads && this.queued >= this.opts.maxQueue && !this.makeRoomFor(group)) {
       this.shed++;
       return Promise.reject(overloaded());
     }
-    if (this.running >= this.opts.threads && this.queued >= this.opts.maxQueue) {
-      this.rejected++;
-      return Promise.reject(overloaded());
-    }
-    this.pending.set(group, pending + 1);
     return new Promise<Buffer>((resolve, reject) => {
       const job: Job = { task: { password, options, deadline: Date.now() + this.opts.maxWaitMs }, group, resolve, reject };
       const list = this.waiting.get(group);
@@ -103,6 +91,20 @@ export class Argon2Pool {
       this.queued++;
       this.dispatch();
     });
+  }
+
+  /** The queue is full: refuse the newest hash of the longest group, unless that is `group` itself. */
+  private makeRoomFor(group: string): boolean {
+    const own = this.waiting.get(group)?.length ?? 0;
+    let longest: Job[] | undefined;
+    for (const list of this.waiting.values()) if (!longest || list.length > longest.length) longest = list;
+    if (!longest || longest.length <= own + 1) return false;
+    const evicted = longest.pop() as Job;
+    if (longest.length === 0) this.waiting.delete(evicted.group);
+    this.queued--;
+    this.shed++;
+    evicted.reject(overloaded());
+    return true;
   }
 
   private dispatch(): void {
@@ -116,7 +118,6 @@ export class Argon2Pool {
       if (list.length > 0) this.waiting.set(group, list);
       this.queued--;
       if (Date.now() > job.task.deadline) {
-        this.finish(job.group);
         this.rejected++;
         job.reject(overloaded());
         continue;
@@ -142,18 +143,11 @@ export class Argon2Pool {
       job.reject(err);
     } finally {
       this.running--;
-      this.finish(job.group);
       this.dispatch();
     }
   }
 
-  private finish(group: string): void {
-    const n = (this.pending.get(group) ?? 1) - 1;
-    if (n <= 0) this.pending.delete(group);
-    else this.pending.set(group, n);
-  }
-
-  /** `rejected`: the queue was full or a hash waited too long; `shed`: a group was over its share. */
+  /** `rejected`: a hash waited too long; `shed`: refused for a full queue (its group was the longest). */
   stats(): { threads: number; queued: number; hashed: number; rejected: number; shed: number; groups: number } {
     return {
       threads: this.pool.threads.length,
@@ -161,7 +155,7 @@ export class Argon2Pool {
       hashed: this.hashed,
       rejected: this.rejected,
       shed: this.shed,
-      groups: this.pending.size,
+      groups: this.waiting.size,
     };
   }
 

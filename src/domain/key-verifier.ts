@@ -105,7 +105,7 @@ export class KeyVerifier {
       this.cache.addMiss(digest);
       return null;
     }
-    // The key's tenant pays for the hash: a flood of wrong secrets on its prefix uses its share only.
+    // The key's tenant is the hash's group: a flood of wrong secrets on its prefix uses that tenant's turns only.
     const check = await this.hasher.check(plaintext, found.hash, `tenant:${found.facts.tenant_id}`);
     if (check === "unknown_scheme") {
       // Not cached as a miss: it is the registry's fault, and a fix (a new scheme) should take effect at once.
