@@ -104,7 +104,7 @@ async function main(): Promise<void> {
       body: JSON.stringify(ask),
     });
 
-    const warm = await run({ ...verify(real), inspect: true }, { seconds: 1 });
+    const warm = await run({ ...verify(real), inspect: true }, { seconds: 3 });
     if (warm.reasons.valid === undefined)
       throw new Error(`the bench key does not verify: ${JSON.stringify({ ...warm.reasons, ...warm.statuses })}`);
 
