@@ -50,7 +50,9 @@ const HINTS: Record<string, string> = {
   DATABASE_TIMEOUT_MS: "milliseconds, from 100 to 600000",
   SHUTDOWN_TIMEOUT_MS: "milliseconds, from 100 to 600000",
   AUTH_FAILURE_LIMIT: "failed authentications per client address per minute, an integer of at least 1",
-  TRUST_PROXY: "false, true (trust every proxy), or comma-separated proxy addresses/CIDRs",
+  TRUST_PROXY:
+    "false, the number of proxies in front (e.g. 1), or comma-separated proxy addresses/CIDRs (e.g. 10.0.0.0/8); " +
+    "true is refused: it would believe the left-most X-Forwarded-For entry, which any client writes",
   TRIAL_SWEEP_INTERVAL_MS: "milliseconds, from 1000 to 86400000",
   ARGON2_THREADS: "an integer from 1 to 64 (default: the number of CPUs)",
   ARGON2_QUEUE: "an integer from 0 to 10000",
@@ -85,8 +87,12 @@ export interface Config {
   dbTimeoutMs: number;
   shutdownTimeoutMs: number;
   authFailureLimit: number;
-  /** Fastify's trustProxy: whose X-Forwarded-For to believe for the client address. */
-  trustProxy: boolean | string[];
+  /**
+   * Fastify's trustProxy: false, a hop count, or the proxies' addresses/CIDRs.
+   * Either way the client address is read from the right of X-Forwarded-For,
+   * skipping trusted hops — never the left-most entry, which a client writes.
+   */
+  trustProxy: false | number | string[];
   trialSweepIntervalMs: number;
   /** Worker threads that hash API keys (argon2id, 64 MiB each while hashing). */
   argon2Threads: number;
@@ -187,12 +193,18 @@ function httpTimeouts(headersTimeoutMs: number, requestTimeoutMs: number, keepAl
   return { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs };
 }
 
-function parseTrustProxy(value: string): boolean | string[] {
+/**
+ * `true` is refused rather than passed on: Fastify would then take the
+ * left-most X-Forwarded-For entry, and behind a load balancer that appends
+ * (as they all do) a client rotating that header would be a new address on
+ * every request — the auth-failure limit would never bite.
+ */
+function parseTrustProxy(value: string): false | number | string[] {
   const v = value.trim();
-  if (v === "false" || v === "") return false;
-  if (v === "true") return true;
+  if (v === "false" || v === "" || v === "0") return false;
+  if (/^[1-9]\d{0,1}$/.test(v)) return Number(v);
   const list = v.split(",").map((x) => x.trim());
-  if (list.every((x) => /^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(x))) return list;
+  if (v !== "true" && list.every((x) => /^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(x))) return list;
   throw new ConfigError(`TRUST_PROXY=${JSON.stringify(value)}: expected ${HINTS.TRUST_PROXY}`);
 }
 

@@ -16,6 +16,14 @@ describe("config", () => {
     expect(loadConfig({ DATABASE_URL: "memory:" }).store).toEqual({ engine: "pglite", dataDir: null });
   });
 
+  it("TRUST_PROXY: false, a hop count or proxy addresses/CIDRs; true is refused", () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: "2" }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: "10.0.0.0/8, 127.0.0.1" }).trustProxy).toEqual(["10.0.0.0/8", "127.0.0.1"]);
+    expect(() => loadConfig({ TRUST_PROXY: "true" })).toThrow(/TRUST_PROXY="true": .*left-most X-Forwarded-For/);
+    expect(() => loadConfig({ TRUST_PROXY: "everyone" })).toThrow(ConfigError);
+  });
+
   it("rejects a bad value with a message naming the setting and the fix", () => {
     expect(() => loadConfig({ PORT: "eighty" })).toThrow(/PORT="eighty": expected an integer from 0 to 65535/);
     expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);

@@ -7,7 +7,7 @@ import { AppError } from "./errors.js";
 
 export interface Argon2PoolOptions {
   threads: number;
-  /** Hashes that may wait for a thread; more are refused at once. */
+  /** Hashes that may wait for a thread, all groups together (see `hashRaw` for who gives way when full). */
   maxQueue: number;
   /** A hash that waited this long is dropped: its caller gets 503 instead of a late answer. */
   maxWaitMs: number;
@@ -27,15 +27,36 @@ const NICE_INCREMENT = 10;
 const overloaded = () =>
   new AppError("unavailable", "too many API keys are being checked right now; retry shortly", { retryAfterSeconds: 1 });
 
+interface Job {
+  task: Argon2Task;
+  group: string;
+  resolve: (out: Buffer) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * argon2 off the event loop, with bounded concurrency (one hash per thread,
- * each holding 64 MiB) and a bounded queue: beyond it, or past `maxWaitMs`,
- * the caller gets `unavailable` (503 with Retry-After) rather than memory
- * growing without bound.
+ * each holding 64 MiB), shared fairly between groups (tenants; see
+ * docs/api-keys.md, "The argon2 pool and fairness"):
+ * - a free thread takes the next waiting hash of the next group in turn
+ *   (round robin), so a group with a thousand callers gets the same share
+ *   of the threads as a group with one;
+ * - at most `maxQueue` hashes wait in all. When the queue is full, the
+ *   group with the most waiting gives way (longest-queue drop): its newest
+ *   waiting hash is refused to admit another group's, or the newcomer is
+ *   refused if its own group is the longest. A flood fills the queue only
+ *   until someone else needs a place;
+ * - a hash that waited `maxWaitMs` is dropped rather than answered late.
+ * Refused callers get `unavailable` (503 + Retry-After), never a wrong answer.
  */
 export class Argon2Pool {
   private readonly pool: Piscina;
+  /** Waiting jobs by group; Map order is the round-robin order. */
+  private readonly waiting = new Map<string, Job[]>();
+  private queued = 0;
+  private running = 0;
   private rejected = 0;
+  private shed = 0;
   private hashed = 0;
 
   constructor(private readonly opts: Argon2PoolOptions) {
@@ -48,39 +69,99 @@ export class Argon2Pool {
       execArgv: ts ? ["--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href] : [],
       minThreads: 1,
       maxThreads: opts.threads,
-      maxQueue: opts.maxQueue,
+      // The fair queue here feeds the threads one task each; Piscina's own queue stays empty.
+      maxQueue: opts.threads,
       idleTimeout: 60_000,
       niceIncrement: process.platform === "linux" ? NICE_INCREMENT : 0,
     });
     this.pool.on("error", opts.onError);
   }
 
-  async hashRaw(password: string, options: Options): Promise<Buffer> {
-    const task: Argon2Task = { password, options, deadline: Date.now() + this.opts.maxWaitMs };
-    let out: Uint8Array | null;
-    try {
-      out = (await this.pool.run(task)) as Uint8Array | null;
-    } catch (err) {
-      if (err instanceof Error && /queue is at limit|No task queue available/.test(err.message)) {
+  /** `group`: whose share the hash counts against (a tenant id; "" for none). */
+  hashRaw(password: string, options: Options, group = ""): Promise<Buffer> {
+    if (this.running >= this.opts.threads && this.queued >= this.opts.maxQueue && !this.makeRoomFor(group)) {
+      this.shed++;
+      return Promise.reject(overloaded());
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      const job: Job = { task: { password, options, deadline: Date.now() + this.opts.maxWaitMs }, group, resolve, reject };
+      const list = this.waiting.get(group);
+      if (list) list.push(job);
+      else this.waiting.set(group, [job]);
+      this.queued++;
+      this.dispatch();
+    });
+  }
+
+  /** The queue is full: refuse the newest hash of the longest group, unless that is `group` itself. */
+  private makeRoomFor(group: string): boolean {
+    const own = this.waiting.get(group)?.length ?? 0;
+    let longest: Job[] | undefined;
+    for (const list of this.waiting.values()) if (!longest || list.length > longest.length) longest = list;
+    if (!longest || longest.length <= own + 1) return false;
+    const evicted = longest.pop() as Job;
+    if (longest.length === 0) this.waiting.delete(evicted.group);
+    this.queued--;
+    this.shed++;
+    evicted.reject(overloaded());
+    return true;
+  }
+
+  private dispatch(): void {
+    while (this.running < this.opts.threads && this.queued > 0) {
+      const next = this.waiting.entries().next();
+      if (next.done) return;
+      const [group, list] = next.value;
+      const job = list.shift() as Job;
+      // Move the group to the back of the line (or drop it when it has nothing more waiting).
+      this.waiting.delete(group);
+      if (list.length > 0) this.waiting.set(group, list);
+      this.queued--;
+      if (Date.now() > job.task.deadline) {
         this.rejected++;
-        throw overloaded();
+        job.reject(overloaded());
+        continue;
       }
-      throw err;
+      // Past the queue, the thread slot is this job's: a thread that is still starting gets the same allowance again.
+      job.task.deadline = Date.now() + this.opts.maxWaitMs;
+      this.running++;
+      this.run(job);
     }
-    if (out === null) {
-      this.rejected++;
-      throw overloaded();
-    }
-    this.hashed++;
-    return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
   }
 
-  stats(): { threads: number; queued: number; hashed: number; rejected: number } {
-    return { threads: this.pool.threads.length, queued: this.pool.queueSize, hashed: this.hashed, rejected: this.rejected };
+  private async run(job: Job): Promise<void> {
+    try {
+      const out = (await this.pool.run(job.task)) as Uint8Array | null;
+      if (out === null) {
+        this.rejected++;
+        job.reject(overloaded());
+      } else {
+        this.hashed++;
+        job.resolve(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+      }
+    } catch (err) {
+      job.reject(err);
+    } finally {
+      this.running--;
+      this.dispatch();
+    }
   }
 
-  /** Lets queued hashes finish, then stops the threads. */
-  close(): Promise<void> {
-    return this.pool.close();
+  /** `rejected`: a hash waited too long; `shed`: refused for a full queue (its group was the longest). */
+  stats(): { threads: number; queued: number; hashed: number; rejected: number; shed: number; groups: number } {
+    return {
+      threads: this.pool.threads.length,
+      queued: this.queued,
+      hashed: this.hashed,
+      rejected: this.rejected,
+      shed: this.shed,
+      groups: this.waiting.size,
+    };
+  }
+
+  /** Lets waiting hashes finish, then stops the threads. */
+  async close(): Promise<void> {
+    while (this.queued > 0 || this.running > 0) await new Promise((r) => setTimeout(r, 10));
+    await this.pool.close();
   }
 }

@@ -10,15 +10,18 @@ import type { Argon2Pool } from "./argon2-pool.js";
 export type HashCheck = "match" | "mismatch" | "unknown_scheme";
 
 export interface KeyHasher {
-  /** The stored form of a new key's plaintext, in the current scheme. */
-  hash(plaintext: string): Promise<string>;
-  /** Whether `plaintext` is the key `stored` was made from. */
-  check(plaintext: string, stored: string): Promise<HashCheck>;
+  /**
+   * The stored form of a new key's plaintext, in the current scheme.
+   * `group`: whose fair share of the hashing threads it uses (see Argon2Pool).
+   */
+  hash(plaintext: string, group?: string): Promise<string>;
+  /** Whether `plaintext` is the key `stored` was made from; `group` as for `hash` (the key's tenant). */
+  check(plaintext: string, stored: string, group?: string): Promise<HashCheck>;
 }
 
 interface Scheme {
-  hash(plaintext: string): Promise<string>;
-  check(plaintext: string, fields: string[]): Promise<boolean>;
+  hash(plaintext: string, group?: string): Promise<string>;
+  check(plaintext: string, fields: string[], group?: string): Promise<boolean>;
 }
 
 // Algorithm.Argon2id is a const enum, which isolated modules cannot read.
@@ -40,18 +43,18 @@ const B64 = /^[A-Za-z0-9+/]+$/;
 
 function argon2id(pool: Argon2Pool): Scheme {
   return {
-    async hash(plaintext) {
+    async hash(plaintext, group) {
       const salt = randomBytes(SALT_BYTES);
-      const out = await pool.hashRaw(plaintext, argon2idOptions(salt));
+      const out = await pool.hashRaw(plaintext, argon2idOptions(salt), group);
       return `argon2id|${b64(salt)}|${b64(out)}`;
     },
-    async check(plaintext, fields) {
+    async check(plaintext, fields, group) {
       const [salt64, hash64, ...rest] = fields;
       if (!salt64 || !hash64 || rest.length > 0 || !B64.test(salt64) || !B64.test(hash64)) return false;
       const salt = Buffer.from(salt64, "base64");
       const expected = Buffer.from(hash64, "base64");
       if (salt.length !== SALT_BYTES || expected.length !== HASH_BYTES) return false;
-      const actual = await pool.hashRaw(plaintext, argon2idOptions(salt));
+      const actual = await pool.hashRaw(plaintext, argon2idOptions(salt), group);
       return timingSafeEqual(actual, expected);
     },
   };
@@ -61,12 +64,12 @@ export function createKeyHasher(pool: Argon2Pool): KeyHasher {
   const schemes = new Map<string, Scheme>([["argon2id", argon2id(pool)]]);
   const current = schemes.get("argon2id") as Scheme;
   return {
-    hash: (plaintext) => current.hash(plaintext),
-    async check(plaintext, stored) {
+    hash: (plaintext, group) => current.hash(plaintext, group),
+    async check(plaintext, stored, group) {
       const [tag = "", ...fields] = stored.split("|");
       const scheme = schemes.get(tag);
       if (!scheme) return "unknown_scheme";
-      return (await scheme.check(plaintext, fields)) ? "match" : "mismatch";
+      return (await scheme.check(plaintext, fields, group)) ? "match" : "mismatch";
     },
   };
 }

@@ -29,9 +29,9 @@ const LOOKUP_BATCH = 256;
 
 export class KeyVerifier {
   private readonly byPrefix: DataLoader<string, KeyCandidate | null>;
-  private readonly provingKeys = new Map<string, Promise<string | null>>();
-  private readonly loadingKeys = new Map<string, Promise<KeyFacts | null>>();
-  private readonly loadingTenants = new Map<string, Promise<TenantFacts | null>>();
+  private readonly provingKeys = new Map<string, Flight<string | null>>();
+  private readonly loadingKeys = new Map<string, Flight<KeyFacts | null>>();
+  private readonly loadingTenants = new Map<string, Flight<TenantFacts | null>>();
 
   constructor(
     private readonly db: Queryable,
@@ -64,14 +64,15 @@ export class KeyVerifier {
     let keyId: string | null | undefined = this.cache.proofOf(digest);
     if (keyId === undefined) {
       loaded = true;
-      keyId = await shared(this.provingKeys, digest, () => this.prove(ask.key, digest));
+      // A proof (which key a secret belongs to) never goes stale, so any flight will do.
+      keyId = await shared(this.provingKeys, digest, -1, () => this.prove(ask.key, digest));
     }
     if (keyId === null) return this.counted(loaded, refuse("not_found"));
     const id = keyId;
     let key: KeyFacts | null | undefined = this.cache.key(id);
     if (key === undefined) {
       loaded = true;
-      key = await shared(this.loadingKeys, id, () => this.loadKey(id));
+      key = await shared(this.loadingKeys, id, this.cache.epoch, () => this.loadKey(id));
     }
     if (key === null) {
       // The row is gone (its tenant was deleted): the proof names nothing now.
@@ -82,7 +83,7 @@ export class KeyVerifier {
     let tenant: TenantFacts | null | undefined = this.cache.tenant(tenantId);
     if (tenant === undefined) {
       loaded = true;
-      tenant = await shared(this.loadingTenants, tenantId, () => this.loadTenant(tenantId));
+      tenant = await shared(this.loadingTenants, tenantId, this.cache.epoch, () => this.loadTenant(tenantId));
     }
     if (tenant === null) return this.counted(loaded, refuse("not_found"));
     this.counted(loaded, null);
@@ -104,7 +105,8 @@ export class KeyVerifier {
       this.cache.addMiss(digest);
       return null;
     }
-    const check = await this.hasher.check(plaintext, found.hash);
+    // The key's tenant is the hash's group: a flood of wrong secrets on its prefix uses that tenant's turns only.
+    const check = await this.hasher.check(plaintext, found.hash, `tenant:${found.facts.tenant_id}`);
     if (check === "unknown_scheme") {
       // Not cached as a miss: it is the registry's fault, and a fix (a new scheme) should take effect at once.
       this.log.error({ key_id: found.facts.id }, "API key hash has an unknown scheme tag; the key cannot verify");
@@ -134,12 +136,27 @@ export class KeyVerifier {
   }
 }
 
-/** Single flight: callers asking for the same thing while it loads share the load. */
-function shared<V>(loads: Map<string, Promise<V>>, id: string, load: () => Promise<V>): Promise<V> {
-  let p = loads.get(id);
-  if (!p) {
-    p = load().finally(() => loads.delete(id));
-    loads.set(id, p);
-  }
-  return p;
+interface Flight<V> {
+  epoch: number;
+  promise: Promise<V>;
+}
+
+/**
+ * Single flight: callers asking for the same thing while it loads share the
+ * load — but only a load started in the caller's epoch. A caller that
+ * arrives after an invalidation never joins a load that began before it
+ * (its SQL may have read the facts the change just replaced): it starts
+ * its own, which later callers then share.
+ */
+function shared<V>(loads: Map<string, Flight<V>>, id: string, epoch: number, load: () => Promise<V>): Promise<V> {
+  const current = loads.get(id);
+  if (current && current.epoch === epoch) return current.promise;
+  const flight: Flight<V> = {
+    epoch,
+    promise: load().finally(() => {
+      if (loads.get(id) === flight) loads.delete(id);
+    }),
+  };
+  loads.set(id, flight);
+  return flight.promise;
 }

@@ -102,7 +102,7 @@ export async function apiKeyRoutes(app: App, { db, keys }: ApiKeyDeps): Promise<
     },
     async (req) => {
       const result = await keys.verifier.verify(req.body);
-      app.metrics.verifyResults.inc({ result: result.valid ? "valid" : result.reason });
+      app.metrics.verifyResult(result.valid ? "valid" : result.reason).inc();
       return result;
     },
   );

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Principal } from "../config.js";
 import type { Actor } from "../domain/actor.js";
 import { AppError } from "../domain/errors.js";
@@ -61,35 +61,45 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
       throw new Error(`route ${route.method} ${route.url} declares no roles`);
     }
   });
-  app.addHook("onRequest", async (req) => {
+  // Callback style (no promise per request): this runs on every verify.
+  app.addHook("onRequest", (req, _reply, done) => {
     const roles = req.routeOptions.config.roles;
-    if (!roles) return;
-    const header = req.headers.authorization;
-    const match = header ? BEARER.exec(header) : null;
-    const principal = match?.[1] ? opts.tokens.find(match[1]) : undefined;
-    if (!principal) {
-      const wait = opts.limiter.retryAfter(req.ip);
-      if (wait > 0) {
-        opts.onFailure?.("rate_limited");
-        throw new AppError("rate_limited", "too many failed authentications from this address; retry later", { retryAfterSeconds: wait });
-      }
-      opts.limiter.recordFailure(req.ip);
-      opts.onFailure?.(header ? "invalid" : "missing");
-      throw new AppError("unauthorized", header ? "the bearer token is not valid" : "missing Authorization: Bearer <token>");
+    if (!roles) return done();
+    try {
+      authenticate(req, roles, opts);
+      done();
+    } catch (err) {
+      done(err as Error);
     }
-    if (!roles.includes(principal.role)) {
-      throw new AppError("forbidden", `role ${principal.role} may not call this endpoint`);
-    }
-    const xActor = req.headers["x-actor-id"];
-    let actorId = principal.name;
-    if (xActor !== undefined) {
-      if (typeof xActor !== "string" || !ACTOR_ID.test(xActor.trim())) {
-        throw new AppError("invalid_input", "X-Actor-Id must be 1-200 characters without control characters", {
-          errors: [{ field: "headers/x-actor-id", message: "must be 1-200 characters without control characters" }],
-        });
-      }
-      actorId = xActor.trim();
-    }
-    req.actor = { principal: principal.name, actorId, onBehalf: xActor !== undefined };
   });
+}
+
+function authenticate(req: FastifyRequest, roles: readonly Role[], opts: AuthOptions): void {
+  const header = req.headers.authorization;
+  const match = header ? BEARER.exec(header) : null;
+  const principal = match?.[1] ? opts.tokens.find(match[1]) : undefined;
+  if (!principal) {
+    const wait = opts.limiter.retryAfter(req.ip);
+    if (wait > 0) {
+      opts.onFailure?.("rate_limited");
+      throw new AppError("rate_limited", "too many failed authentications from this address; retry later", { retryAfterSeconds: wait });
+    }
+    opts.limiter.recordFailure(req.ip);
+    opts.onFailure?.(header ? "invalid" : "missing");
+    throw new AppError("unauthorized", header ? "the bearer token is not valid" : "missing Authorization: Bearer <token>");
+  }
+  if (!roles.includes(principal.role)) {
+    throw new AppError("forbidden", `role ${principal.role} may not call this endpoint`);
+  }
+  const xActor = req.headers["x-actor-id"];
+  let actorId = principal.name;
+  if (xActor !== undefined) {
+    if (typeof xActor !== "string" || !ACTOR_ID.test(xActor.trim())) {
+      throw new AppError("invalid_input", "X-Actor-Id must be 1-200 characters without control characters", {
+        errors: [{ field: "headers/x-actor-id", message: "must be 1-200 characters without control characters" }],
+      });
+    }
+    actorId = xActor.trim();
+  }
+  req.actor = { principal: principal.name, actorId, onBehalf: xActor !== undefined };
 }

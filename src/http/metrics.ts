@@ -14,6 +14,8 @@ export interface Metrics {
   registry: Registry;
   authFailures: Counter<"reason">;
   verifyResults: Counter<"result">;
+  /** The verify results counter's child for a result, bound once. */
+  verifyResult(result: string): Counter.Internal;
 }
 
 declare module "fastify" {
@@ -57,11 +59,42 @@ export function registerMetrics(app: FastifyInstance, db: Db): Metrics {
     },
   });
 
-  app.addHook("onResponse", async (req, reply) => {
-    // Route patterns, not raw URLs, keep label cardinality bounded.
-    const labels = { method: req.method, route: req.routeOptions.url ?? "unmatched", status: String(reply.statusCode) };
-    requests.inc(labels);
-    duration.observe(labels, reply.elapsedTime / 1000);
+  new Gauge({
+    name: "tenant_registry_change_channel_listening",
+    help: "1 while the LISTEN subscription carries change notifications (its heartbeat comes back in time), else 0.",
+    labelNames: ["channel"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of db.channels?.() ?? []) this.set({ channel: c.channel }, c.listening ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "tenant_registry_change_channel_heartbeat_age_seconds",
+    help: "Seconds since the LISTEN subscription last proved itself alive (its own heartbeat came back); absent while it is down.",
+    labelNames: ["channel"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of db.channels?.() ?? []) if (c.heartbeatAgeMs !== null) this.set({ channel: c.channel }, c.heartbeatAgeMs / 1000);
+    },
+  });
+
+  // Children bound once per (method, route pattern, status): no label object to hash on every request.
+  // Route patterns, not raw URLs, keep the number of children bounded.
+  const bound = new Map<string, { count: Counter.Internal; time: Histogram.Internal<"method" | "route" | "status"> }>();
+  app.addHook("onResponse", (req, reply, done) => {
+    const route = req.routeOptions.url ?? "unmatched";
+    const id = `${req.method} ${reply.statusCode} ${route}`;
+    let child = bound.get(id);
+    if (!child) {
+      const labels = { method: req.method, route, status: String(reply.statusCode) };
+      child = { count: requests.labels(labels), time: duration.labels(labels) };
+      bound.set(id, child);
+    }
+    child.count.inc();
+    child.time.observe(reply.elapsedTime / 1000);
+    done();
   });
 
   const verifyResults = new Counter({
@@ -71,7 +104,16 @@ export function registerMetrics(app: FastifyInstance, db: Db): Metrics {
     registers: [registry],
   });
 
-  const metrics: Metrics = { registry, authFailures, verifyResults };
+  const results = new Map<string, Counter.Internal>();
+  const verifyResult = (result: string) => {
+    let c = results.get(result);
+    if (!c) {
+      c = verifyResults.labels({ result });
+      results.set(result, c);
+    }
+    return c;
+  };
+  const metrics: Metrics = { registry, authFailures, verifyResults, verifyResult };
   app.decorate("metrics", metrics);
   return metrics;
 }
@@ -103,11 +145,11 @@ export function registerKeyMetrics(metrics: Metrics, keys: KeyServices): void {
   mirrorCounter(
     registry,
     "tenant_registry_argon2_hashes_total",
-    "argon2id hashes computed, and refused for a full queue.",
+    "argon2id hashes computed (hashed), refused for a full queue or a long wait (rejected), or refused because their tenant had its share in flight (shed).",
     "outcome",
     () => {
       const s = keys.argon2.stats();
-      return { hashed: s.hashed, rejected: s.rejected };
+      return { hashed: s.hashed, rejected: s.rejected, shed: s.shed };
     },
   );
   new Gauge({

@@ -11,6 +11,12 @@ export const VERIFY_CHANNEL = "tenant_registry_verify";
 
 export type VerifyChange = { tenant_id: string } | { key_id: string };
 
+/** The sending instance's own caches hear it at commit, without the round trip (see `Queryable.notify`). */
 export async function notifyVerifyChange(q: Queryable, change: VerifyChange): Promise<void> {
-  await q.query("SELECT pg_notify($1, $2)", [VERIFY_CHANNEL, JSON.stringify(change)]);
+  await notify(q, VERIFY_CHANNEL, JSON.stringify(change));
+}
+
+export async function notify(q: Queryable, channel: string, payload: string): Promise<void> {
+  if (q.notify) await q.notify(channel, payload);
+  else await q.query("SELECT pg_notify($1, $2)", [channel, payload]);
 }

@@ -69,7 +69,8 @@ describe("the argon2 pool", () => {
         expect((e as AppError).code).toBe("unavailable");
         expect((e as AppError).extra.retryAfterSeconds).toBe(1);
       }
-      expect(pool.stats().rejected).toBe(refused.length);
+      const { rejected, shed } = pool.stats();
+      expect(rejected + shed).toBe(refused.length);
       await expect(hasher.hash(newKeyMaterial().key)).resolves.toMatch(/^argon2id\|/);
     } finally {
       await pool.close();
@@ -81,6 +82,26 @@ describe("the argon2 pool", () => {
     try {
       await expect(createKeyHasher(pool).hash(newKeyMaterial().key)).rejects.toMatchObject({ code: "unavailable" });
       expect(pool.stats()).toMatchObject({ hashed: 0, rejected: 1 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("shares the threads fairly: when the queue is full the longest group gives way, and groups take turns", async () => {
+    const pool = new Argon2Pool({ threads: 1, maxQueue: 4, maxWaitMs: 10_000, onError: () => {} });
+    const hasher = createKeyHasher(pool);
+    try {
+      const flood = Promise.allSettled(Array.from({ length: 20 }, () => hasher.hash(newKeyMaterial().key, "tenant:a")));
+      // 1 running and 4 waiting; the other 15 are refused at once, their group being the longest.
+      expect(pool.stats()).toMatchObject({ queued: 4, shed: 15 });
+      // Another group's hashes still get in (one of the flood's waiting hashes gives way) and are served in turn.
+      for (let i = 0; i < 3; i++) await expect(hasher.hash(newKeyMaterial().key, "tenant:b")).resolves.toMatch(/^argon2id\|/);
+      const results = await flood;
+      expect(results.filter((r) => r.status === "fulfilled").length).toBeGreaterThan(0);
+      for (const r of results.filter((r) => r.status === "rejected")) {
+        expect((r as PromiseRejectedResult).reason).toMatchObject({ code: "unavailable" });
+      }
+      expect(pool.stats()).toMatchObject({ shed: 16, rejected: 0 });
     } finally {
       await pool.close();
     }

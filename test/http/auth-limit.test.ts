@@ -5,7 +5,8 @@ import { openTestApp, type TestApp } from "../helpers/app.js";
 describe("auth failure rate limit", () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await openTestApp("pglite", undefined, { AUTH_FAILURE_LIMIT: "5", TRUST_PROXY: "true" });
+    // inject connects from 127.0.0.1: the one proxy in front.
+    t = await openTestApp("pglite", undefined, { AUTH_FAILURE_LIMIT: "5", TRUST_PROXY: "127.0.0.1" });
   });
   afterAll(() => t.close());
 
@@ -25,6 +26,14 @@ describe("auth failure rate limit", () => {
 
   it("other addresses are unaffected", async () => {
     expect((await from("198.51.100.9", t.tokens.admin)).statusCode).toBe(200);
+  });
+
+  it("reads the client address from the right: rotating the left of X-Forwarded-For does not escape the limit", async () => {
+    // What a client sends is kept on the left; the trusted proxy appends the address it saw.
+    const spoofed = (i: number) => `10.${i}.0.1, 192.0.2.${i % 250}, 203.0.113.50`;
+    for (let i = 0; i < 5; i++) expect((await from(spoofed(i), "wrong-token-guess-0002")).statusCode).toBe(401);
+    expect((await from(spoofed(99), "wrong-token-guess-0002")).statusCode).toBe(429);
+    expect((await from("203.0.113.50", "wrong-token-guess-0002")).statusCode).toBe(429);
   });
 
   it("counts failures in the metrics", async () => {
@@ -48,5 +57,24 @@ describe("AuthFailureLimiter", () => {
     const l = new AuthFailureLimiter(1, 60_000, 100);
     for (let i = 0; i < 1000; i++) l.recordFailure(`10.0.${i >> 8}.${i & 255}`, 0);
     expect(l.size).toBe(100);
+  });
+});
+
+describe("TRUST_PROXY as a hop count", () => {
+  it("takes the address the nearest trusted proxy saw", async () => {
+    const t = await openTestApp("pglite", undefined, { AUTH_FAILURE_LIMIT: "2", TRUST_PROXY: "1" });
+    try {
+      const from = (xff: string) =>
+        t.app.inject({
+          method: "GET",
+          url: "/v1/tenants",
+          headers: { authorization: "Bearer wrong-token-guess-0003", "x-forwarded-for": xff },
+        });
+      for (let i = 0; i < 2; i++) expect((await from(`10.0.0.${i}, 198.51.100.77`)).statusCode).toBe(401);
+      expect((await from("10.0.0.9, 198.51.100.77")).statusCode).toBe(429);
+      expect((await from("198.51.100.78")).statusCode).toBe(401);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LISTEN_APPLICATION_NAME } from "../../src/store/pg.js";
 import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
 import { ensureProduct, setEntitlement } from "../helpers/catalog-fixtures.js";
 import { openTestDb, type TestDb } from "../helpers/db.js";
@@ -71,7 +72,8 @@ describe.runIf(process.env.TEST_DATABASE_URL)("verify across two instances on Po
     const before = b.logs.length;
     // Both instances' LISTEN connections are killed; notifications sent meanwhile are lost.
     await store.db.query(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+      [LISTEN_APPLICATION_NAME],
     );
     await expect.poll(() => b.logs.slice(before).some((l) => l.includes("change notifications interrupted")), { timeout: 2000 }).toBe(true);
     expect(b.app.keyServices.cache.key(k.id)).toBeUndefined();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { notifyVerifyChange, VERIFY_CHANNEL } from "../../src/store/notify.js";
+import { LISTEN_APPLICATION_NAME } from "../../src/store/pg.js";
 import { ENGINES, openTestDb, type TestDb } from "../helpers/db.js";
 
 describe.each(ENGINES)("verify-change notifications on %s", (engine) => {
@@ -39,7 +40,8 @@ describe.each(ENGINES)("verify-change notifications on %s", (engine) => {
   it.runIf(engine === "postgres")("says so when the connection drops, then listens again", async () => {
     resets.length = 0;
     await store.db.query(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+      [LISTEN_APPLICATION_NAME],
     );
     await expect.poll(() => resets, { timeout: 5000 }).toEqual([false, true]);
     const n = messages.length;

@@ -1,0 +1,30 @@
+import type { FastifyInstance } from "fastify";
+import FindMyWay from "find-my-way";
+import { problem, sendProblem } from "./errors.js";
+
+export interface KnownRoute {
+  method: string;
+  url: string;
+}
+
+/**
+ * 404 for unknown paths, 405 with Allow for a known path with another
+ * method. `routes` is read on the first miss, when every route is known.
+ */
+export function registerNotFound(app: FastifyInstance, routes: readonly KnownRoute[]): void {
+  const router = FindMyWay();
+  let built = false;
+  app.setNotFoundHandler(async (req, reply) => {
+    if (!built) {
+      for (const r of routes) if (r.method !== "HEAD") router.on(r.method as "GET", r.url, () => {});
+      built = true;
+    }
+    const path = req.url.split("?")[0] ?? "/";
+    const allowed = ["GET", "POST", "PATCH", "PUT", "DELETE"].filter((m) => router.find(m as "GET", path) !== null);
+    if (allowed.length > 0) {
+      reply.header("allow", allowed.join(", "));
+      return sendProblem(req, reply, problem(405, "not_found", `${req.method} is not allowed here; use ${allowed.join(", ")}`));
+    }
+    return sendProblem(req, reply, problem(404, "not_found", `no route for ${req.method} ${path}`));
+  });
+}
