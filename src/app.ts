@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RouteOptions } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from "fastify";
 import FindMyWay from "find-my-way";
 import type { Config } from "./config.js";
 import { AppError } from "./domain/errors.js";
+import { BODY_MAX_DEPTH, jsonInputError } from "./domain/json-input.js";
 import { type KeyServices, startKeyServices } from "./domain/key-services.js";
 import { apiKeyRoutes } from "./http/api-keys.js";
 import { auditRoutes } from "./http/audit.js";
@@ -14,6 +15,7 @@ import { catalogRoutes } from "./http/catalog.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { problem, registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
+import { registerInputGuard } from "./http/input-guard.js";
 import { metricsRoutes, registerKeyMetrics, registerMetrics } from "./http/metrics.js";
 import { registerOpenApi } from "./http/openapi.js";
 import { tenantRoutes } from "./http/tenants.js";
@@ -83,6 +85,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     reply.header("x-request-id", req.id);
   });
   registerValidation(app);
+  registerInputGuard(app);
   registerErrorHandling(app);
   registerJsonParser(app);
   const metrics = registerMetrics(app, opts.db);
@@ -149,7 +152,8 @@ async function rejectBody(req: FastifyRequest): Promise<void> {
 
 /**
  * JSON only (anything else is 415); an empty body with a JSON content type
- * reads as no body. `__proto__` and `constructor.prototype` keys are errors.
+ * reads as no body. `__proto__` and `constructor.prototype` keys are errors,
+ * and so is anything that could not be stored and served back (json-guard.ts).
  */
 function registerJsonParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser("error", "error");
@@ -157,7 +161,12 @@ function registerJsonParser(app: FastifyInstance): void {
   app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
     const text = typeof body === "string" ? body : body.toString("utf8");
     if (text.trim() === "") return done(null, undefined);
-    parse(req, text, done);
+    parse(req, text, (err: Error | null, value?: unknown) => {
+      if (err) return done(err);
+      const bad = jsonInputError(value, "body", BODY_MAX_DEPTH);
+      if (bad) return done(new AppError("invalid_input", `${bad.field} ${bad.message}`, { errors: [bad] }));
+      done(null, value);
+    });
   });
 }
 
@@ -165,7 +174,7 @@ function registerJsonParser(app: FastifyInstance): void {
 function registerNotFound(app: FastifyInstance, routes: RouteInfo[]): void {
   const router = FindMyWay();
   let built = false;
-  app.setNotFoundHandler(async (req, reply) => {
+  const answer = async (req: FastifyRequest, reply: FastifyReply) => {
     if (!built) {
       for (const r of routes) if (r.method !== "HEAD") router.on(r.method as "GET", r.url, () => {});
       built = true;
@@ -177,5 +186,11 @@ function registerNotFound(app: FastifyInstance, routes: RouteInfo[]): void {
       return sendProblem(req, reply, problem(405, "not_found", `${req.method} is not allowed here; use ${allowed.join(", ")}`));
     }
     return sendProblem(req, reply, problem(404, "not_found", `no route for ${req.method} ${path}`));
+  };
+  // Answered before any body is read: a body-carrying method Fastify knows but
+  // no route takes (QUERY, say) is a 405, not a complaint about its body.
+  app.addHook("onRequest", async (req, reply) => {
+    if (req.is404) await answer(req, reply);
   });
+  app.setNotFoundHandler(answer);
 }
