@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { PGlite, types } from "@electric-sql/pglite";
 import type { Db, Queryable, Row } from "./db.js";
 import { translateDbError } from "./errors.js";
+import { parseTimestamptz } from "./timestamptz.js";
 
 export interface PgliteOptions {
   /** A directory to persist in, or null for memory. */
@@ -11,7 +12,8 @@ export interface PgliteOptions {
 }
 
 // PGlite returns int8 as number or BigInt; pg as string. Make it a string here too.
-const parsers = { [types.INT8]: (v: string) => v };
+// timestamptz: PGlite's own parser misreads years 0001-0099 (timestamptz.ts).
+const parsers = { [types.INT8]: (v: string) => v, [types.TIMESTAMPTZ]: parseTimestamptz };
 
 interface PgliteLike {
   query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
