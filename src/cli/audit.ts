@@ -6,7 +6,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "csv-stringify";
 import { type AuditEvent, ok, type RegistryClient, RegistryError } from "../client/registry-client.js";
 import { type ClientOptions, clientCommand, connect, positiveInt } from "./context.js";
-import { note, printJson, printTable } from "./output.js";
+import { note, printJson, printTable, terminalSafe } from "./output.js";
 import { tenantId } from "./tenants.js";
 
 interface FilterOptions extends ClientOptions {
@@ -78,7 +78,9 @@ const line = (e: AuditEvent) =>
     e.tenant_id ?? "-",
     e.product ?? "-",
     e.target_type ? `${e.target_type}/${e.target_id ?? "-"}` : "-",
-  ].join("  ");
+  ]
+    .map(terminalSafe)
+    .join("  ");
 
 /**
  * Follow the log: poll with the last non-null cursor, which brings the last
@@ -129,7 +131,7 @@ async function exportEvents(events: AsyncIterable<AuditEvent>, format: "ndjson" 
   }
   const source = Readable.from(counted(), { objectMode: true });
   try {
-    if (format === "csv") await pipeline(source, stringify({ header: true, columns: [...COLUMNS] }), output);
+    if (format === "csv") await pipeline(source, stringify({ header: true, columns: [...COLUMNS], escape_formulas: true }), output);
     else await pipeline(source, output);
   } catch (err) {
     // The reader went away (`| head`): that ends an export, it does not fail it.
