@@ -12,8 +12,11 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Start `tenant-registry serve` as a user would, on a free port; resolve once it logs that it is ready. */
-export function startServerProcess(env: Record<string, string>, args: string[] = ["serve"]): Promise<ServerProcess> {
+/**
+ * Start `tenant-registry serve` as a user would, on a free port; resolve once it logs that it is ready.
+ * A fresh embedded data dir runs initdb first, which can take a minute on a busy machine: pass a longer `timeoutMs`.
+ */
+export function startServerProcess(env: Record<string, string>, args: string[] = ["serve"], timeoutMs = 30_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", PORT: "0", LOG_LEVEL: "info", ...env },
@@ -30,7 +33,7 @@ export function startServerProcess(env: Record<string, string>, args: string[] =
       // Never leave a half-started server behind.
       child.kill("SIGKILL");
       reject(new Error(`server did not start:\n${out}\n${err}`));
-    }, 30_000);
+    }, timeoutMs);
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${out}\n${err}`));
