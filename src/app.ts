@@ -11,6 +11,7 @@ import { catalogRoutes } from "./http/catalog.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
 import { healthRoutes, quietProbes } from "./http/health.js";
+import { registerInputGuard } from "./http/input-guard.js";
 import { registerInputPolicy } from "./http/input-policy.js";
 import { registerJsonParser } from "./http/json-parser.js";
 import { metricsRoutes, registerKeyMetrics, registerMetrics } from "./http/metrics.js";
@@ -89,6 +90,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   });
   registerSecurityHeaders(app);
   registerValidation(app);
+  registerInputGuard(app);
   registerErrorHandling(app);
   registerJsonParser(app);
   const metrics = registerMetrics(app, opts.db);

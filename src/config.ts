@@ -104,6 +104,33 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/**
+ * A rejected setting as it may be echoed: secrets never (a token is named,
+ * not shown), and a URL without its password (`postgres://u:***@host/db`).
+ */
+function shown(key: string, value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  if (/TOKEN/.test(key)) return "(hidden)";
+  if (/URL/.test(key)) return redactUrlPassword(value);
+  return value;
+}
+
+/**
+ * The password in a URL's user info replaced by `***`. Done by hand rather
+ * than with `URL`, so that strings `URL` cannot parse are redacted too; the
+ * user info ends at the authority's last `@` (a password may hold `@`).
+ */
+export function redactUrlPassword(url: string): string {
+  const slashes = url.indexOf("//");
+  const from = slashes >= 0 && !/[/?#@]/.test(url.slice(0, slashes)) ? slashes + 2 : 0;
+  const end = url.slice(from).search(/[/?#]/);
+  const authority = end < 0 ? url.slice(from) : url.slice(from, from + end);
+  const at = authority.lastIndexOf("@");
+  const colon = authority.indexOf(":");
+  if (at < 0 || colon < 0 || colon > at) return url;
+  return `${url.slice(0, from + colon + 1)}***${url.slice(from + at)}`;
+}
+
 /** Tokens shorter than this are refused: they could be guessed. */
 export const MIN_TOKEN_LENGTH = 16;
 const NAME_PATTERN = /^[A-Za-z0-9_.@-]{1,100}$/;
@@ -124,7 +151,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (problems.length > 0) {
     const lines = problems.map((e) => {
       const key = e.path.replace(/^\//, "");
-      return `  ${key}=${JSON.stringify(raw[key])}: expected ${HINTS[key] ?? e.message}`;
+      return `  ${key}=${JSON.stringify(shown(key, raw[key]))}: expected ${HINTS[key] ?? e.message}`;
     });
     throw new ConfigError(`invalid settings:\n${lines.join("\n")}`);
   }

@@ -24,8 +24,9 @@ export interface Running {
 /**
  * Read the catalog file, open the store, migrate, sync the catalog,
  * (embedded) seed and mint the admin token, then listen and start the trial
- * sweep. Printing the generated admin token is deliberate: it is how a new
- * user of the embedded default learns it; it never goes through the logger.
+ * sweep. Printing the generated admin token, once, when it is generated, is
+ * deliberate: it is how a new user of the embedded default learns it; it
+ * never goes through the logger. Later starts read it from its file.
  */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Running> {
   // A bad catalog or a taken port stops the start before anything touches the store or mints a token.
@@ -41,14 +42,24 @@ export async function startServer(config: Config, log: Logger = createLogger(con
 
     if (config.store.engine === "pglite") {
       if (!config.adminToken) {
-        const { token, file, created } = embeddedAdminToken(config.store.dataDir);
+        const { token, file, created, looseMode } = embeddedAdminToken(config.store.dataDir);
         config.principals.unshift({ name: "admin", role: "admin", token });
-        process.stdout.write(
-          `\n  Admin token${created ? " (generated)" : ""}: ${token}\n` +
-            (file
-              ? `  Kept in ${file}; set REGISTRY_ADMIN_TOKEN to use your own.\n\n`
-              : "  In memory only: it changes on every start.\n\n"),
-        );
+        if (created) {
+          process.stdout.write(
+            `\n  Admin token (generated): ${token}\n` +
+              (file
+                ? `  Kept in ${file}; set REGISTRY_ADMIN_TOKEN to use your own.\n\n`
+                : "  In memory only: it changes on every start.\n\n"),
+          );
+        } else {
+          log.info({ file }, "admin token read from its file (not printed)");
+        }
+        if (looseMode !== null) {
+          log.warn(
+            { file, mode: looseMode.toString(8).padStart(4, "0") },
+            "the admin token file can be read or written by others than its owner; run chmod 600 on it",
+          );
+        }
       }
       if (await seedDemo(db)) log.info("seeded the demo tenant 'acme'");
     }

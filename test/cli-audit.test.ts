@@ -9,6 +9,9 @@ import { runCli, type ServerProcess, startServerProcess } from "./helpers/proces
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
+/** Control characters other than the newlines that end lines. */
+const controlChars = (s: string) => [...s].filter((c) => c !== "\n" && (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f));
+
 describe("the CLI's audit commands against a running registry", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "tr-cli-audit-"));
   const admin = newTestToken();
@@ -144,6 +147,41 @@ describe("the CLI's audit commands against a running registry", () => {
     expect(rows[0]).toBe("id,created_at,action,actor_id,tenant_id,product,target_type,target_id,metadata,occurred_at");
     expect(rows).toHaveLength(6);
     expect(rows[1]).toContain(`doc.viewed,admin,${tenant.id},,,,"{""n"":0}"`);
+  });
+
+  it("shows control characters escaped in tables and neutralises formulas in CSV", async () => {
+    const evil = "\u001b]0;pwned\u0007\u001b[2J";
+    const tenant = (await api("POST", "/v1/tenants", { slug: uniqueSlug("esc"), name: `Evil ${evil} Corp` })) as {
+      id: string;
+      slug: string;
+    };
+    for (const target_id of ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]) {
+      await api("POST", "/v1/audit", { action: "formula.try", tenant_id: tenant.id, target_type: "cell", target_id });
+    }
+    await api("POST", "/v1/audit", { action: "escape.try", tenant_id: tenant.id, target_type: "doc", target_id: `a${evil}` });
+
+    const table = await runCli(["tenants", "get", tenant.slug], env);
+    expect(table.code).toBe(0);
+    expect(controlChars(table.stdout)).toEqual([]);
+    expect(table.stdout).toContain("Evil \\x1b]0;pwned\\x07\\x1b[2J Corp");
+    const tail = await runCli(["audit", "tail", "--tenant", tenant.id, "--action", "escape.try"], env);
+    expect(tail.code).toBe(0);
+    expect(controlChars(tail.stdout)).toEqual([]);
+    expect(tail.stdout).toContain("doc/a\\x1b]0;pwned");
+
+    const csv = await runCli(["audit", "export", "--tenant", tenant.id, "--format", "csv", "--action", "formula.try"], env);
+    expect(csv.code).toBe(0);
+    const targets = csv.stdout
+      .trim()
+      .split(/\n(?=\d)/)
+      .slice(1)
+      .map((row) =>
+        row
+          .split(",cell,")[1]
+          ?.split(",{")[0]
+          ?.replace(/,"?\{.*$/s, ""),
+      );
+    expect(targets).toEqual(['"\'=HYPERLINK(""http://x"")"', "'+1+1", "'-2+3", "'@SUM(A1)", "'\tx", '"\'\rx"']);
   });
 
   it("rejects bad times as usage errors and bad filters as problems", async () => {

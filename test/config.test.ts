@@ -54,6 +54,21 @@ describe("config", () => {
     expect(() => loadConfig({ REGISTRY_TOKENS: `a:service:${token},b:auditor:${token}` })).toThrow(/reuses/);
   });
 
+  it("echoes a rejected DATABASE_URL without its password", () => {
+    for (const [url, shown] of [
+      ["mysql://app:hunter2@db.internal/x", "mysql://app:***@db.internal/x"],
+      ["postgres//app:p@ss:w@rd@db/x", "postgres//app:***@db/x"],
+      ["app:hunter2@db", "app:***@db"],
+    ]) {
+      expect(() => loadConfig({ DATABASE_URL: url })).toThrow(shown);
+      try {
+        loadConfig({ DATABASE_URL: url });
+      } catch (err) {
+        expect(String(err)).not.toMatch(/hunter2|p@ss|w@rd/);
+      }
+    }
+  });
+
   it("never echoes a token in its errors", () => {
     const secret = "s3cret-value-that-is-long";
     try {

@@ -6,7 +6,7 @@ import { type AuditEvent, ok, type RegistryClient, RegistryError } from "@tenant
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "csv-stringify";
 import { type ClientOptions, clientCommand, connect, positiveInt } from "./context.js";
-import { note, printJson, printTable } from "./output.js";
+import { note, printJson, printTable, terminalSafe } from "./output.js";
 import { tenantId } from "./tenants.js";
 
 interface FilterOptions extends ClientOptions {
@@ -90,15 +90,17 @@ const tailRow = (values: string[]) =>
     .trimEnd();
 const TAIL_HEADER = tailRow(TAIL_COLUMNS.map(([title]) => title));
 const line = (e: AuditEvent) =>
-  tailRow([
-    e.created_at,
-    e.id,
-    e.action,
-    e.actor_id,
-    e.tenant_id ?? "-",
-    e.product ?? "-",
-    e.target_type ? `${e.target_type}/${e.target_id ?? "-"}` : "-",
-  ]);
+  tailRow(
+    [
+      e.created_at,
+      e.id,
+      e.action,
+      e.actor_id,
+      e.tenant_id ?? "-",
+      e.product ?? "-",
+      e.target_type ? `${e.target_type}/${e.target_id ?? "-"}` : "-",
+    ].map(terminalSafe),
+  );
 
 /**
  * Follow the log: poll with the last non-null cursor, which brings the last
@@ -150,7 +152,7 @@ async function exportEvents(events: AsyncIterable<AuditEvent>, format: "ndjson" 
   }
   const source = Readable.from(counted(), { objectMode: true });
   try {
-    if (format === "csv") await pipeline(source, stringify({ header: true, columns: [...COLUMNS] }), output);
+    if (format === "csv") await pipeline(source, stringify({ header: true, columns: [...COLUMNS], escape_formulas: true }), output);
     else await pipeline(source, output);
   } catch (err) {
     // The reader went away (`| head`): that ends an export, it does not fail it.

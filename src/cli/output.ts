@@ -1,10 +1,26 @@
 /** How the CLI prints: aligned tables and key/value blocks for people, JSON for scripts. */
 
+/**
+ * Control characters (C0, DEL, C1), line and paragraph separators and
+ * bidirectional overrides, which a terminal would act on (an escape
+ * sequence in a tenant name can rewrite the screen or set the window
+ * title).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** A stored string made safe to print to a terminal: unsafe characters shown as `\xNN` / `\uNNNN`. */
+export const terminalSafe = (s: string): string =>
+  s.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+
 const cell = (v: unknown): string => {
   if (v === null || v === undefined) return "-";
-  if (Array.isArray(v)) return v.length ? v.join(",") : "-";
-  if (typeof v === "object") return JSON.stringify(v);
-  return String(v);
+  if (Array.isArray(v)) return v.length ? terminalSafe(v.join(",")) : "-";
+  if (typeof v === "object") return terminalSafe(JSON.stringify(v));
+  return terminalSafe(String(v));
 };
 
 export function printJson(value: unknown): void {

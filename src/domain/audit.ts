@@ -1,8 +1,15 @@
-import { AUDIT_METADATA_MAX_BYTES, type AuditEvent, type AuditEventCreate } from "../schemas/audit.js";
+import {
+  AUDIT_METADATA_MAX_BYTES,
+  AUDIT_METADATA_MAX_DEPTH,
+  type AuditEvent,
+  type AuditEventCreate,
+  isReservedAction,
+} from "../schemas/audit.js";
 import { type AuditInput, auditInsert, auditMissingRefs } from "../store/audit.js";
 import type { Queryable } from "../store/db.js";
 import type { Actor } from "./actor.js";
 import { AppError, type FieldError } from "./errors.js";
+import { jsonInputError } from "./json-input.js";
 
 /**
  * An event a product posts, as it is stored. The actor is the event's own
@@ -27,10 +34,24 @@ function toInput(e: AuditEventCreate, actor: Actor): AuditInput {
   };
 }
 
-function checkMetadata(events: readonly AuditEventCreate[], field: (i: number) => string): void {
+/**
+ * What a product posts is checked before anything is stored: the action is
+ * not one of the registry's own, and the metadata nests at most
+ * AUDIT_METADATA_MAX_DEPTH levels (checked without recursion, before the
+ * size check serializes it) and fits in AUDIT_METADATA_MAX_BYTES.
+ */
+function checkPosted(events: readonly AuditEventCreate[], field: (i: number) => string): void {
   const errors: FieldError[] = [];
   events.forEach((e, i) => {
+    if (isReservedAction(e.action)) {
+      errors.push({ field: `${field(i)}/action`, message: "is reserved for the registry's own events" });
+    }
     if (!e.metadata) return;
+    const deep = jsonInputError(e.metadata, `${field(i)}/metadata`, AUDIT_METADATA_MAX_DEPTH);
+    if (deep) {
+      errors.push(deep);
+      return;
+    }
     const bytes = Buffer.byteLength(JSON.stringify(e.metadata), "utf8");
     if (bytes > AUDIT_METADATA_MAX_BYTES) {
       errors.push({ field: `${field(i)}/metadata`, message: `is ${bytes} bytes serialized; at most ${AUDIT_METADATA_MAX_BYTES}` });
@@ -62,14 +83,14 @@ async function checkRefs(q: Queryable, events: readonly AuditEventCreate[], fiel
 
 /** A posted event, checked and with its actor settled, ready for auditInsert or an AuditAppender. */
 export function postedEvent(event: AuditEventCreate, actor: Actor): AuditInput {
-  checkMetadata([event], () => "body");
+  checkPosted([event], () => "body");
   return toInput(event, actor);
 }
 
-/** Append a batch: every event is stored, in order, or none is. */
+/** Append a batch of posted events: every event is stored, in order, or none is. */
 export async function appendEvents(q: Queryable, events: readonly AuditEventCreate[], actor: Actor): Promise<AuditEvent[]> {
   const field = (i: number) => `body/events/${i}`;
-  checkMetadata(events, field);
+  checkPosted(events, field);
   await checkRefs(q, events, field);
   return auditInsert(
     q,

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import FindMyWay from "find-my-way";
 import { problem, sendProblem } from "./errors.js";
 
@@ -14,7 +14,7 @@ export interface KnownRoute {
 export function registerNotFound(app: FastifyInstance, routes: readonly KnownRoute[]): void {
   const router = FindMyWay();
   let built = false;
-  app.setNotFoundHandler(async (req, reply) => {
+  const answer = async (req: FastifyRequest, reply: FastifyReply) => {
     if (!built) {
       for (const r of routes) if (r.method !== "HEAD") router.on(r.method as "GET", r.url, () => {});
       built = true;
@@ -26,5 +26,14 @@ export function registerNotFound(app: FastifyInstance, routes: readonly KnownRou
       return sendProblem(req, reply, problem(405, "not_found", `${req.method} is not allowed here; use ${allowed.join(", ")}`));
     }
     return sendProblem(req, reply, problem(404, "not_found", `no route for ${req.method} ${path}`));
+  };
+  // Answered before any body is read: a body-carrying method Fastify knows but
+  // no route takes (QUERY, say) is a 405, not a complaint about its body.
+  // Callback style: the routes that exist pay no promise for this hook.
+  app.addHook("onRequest", (req, reply, done) => {
+    if (!req.is404) return done();
+    // Replying here ends the request; `done` is not called.
+    void answer(req, reply);
   });
+  app.setNotFoundHandler(answer);
 }

@@ -1,5 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { Cursor, limitParam, NextCursor, Nullable, StringEnum, Timestamp, TrimmedText, Uuid } from "./common.js";
+import { Cursor, InputTimestamp, limitParam, NextCursor, Nullable, StringEnum, Timestamp, TrimmedText, Uuid } from "./common.js";
 
 // Glossary: an API key lets a tenant call the products. Products ask the
 // registry whether a presented key is good (verify) on every request; the
@@ -53,9 +53,7 @@ export const ApiKeyCreate = Type.Object(
       ),
     ),
     scopes: Type.Optional(Type.Array(Scope, { maxItems: 50, uniqueItems: true, description: "At most 50, no duplicates." })),
-    expires_at: Type.Optional(
-      Nullable(Type.String({ format: "date-time", description: "When the key stops verifying; must lie in the future." })),
-    ),
+    expires_at: Type.Optional(Nullable(InputTimestamp("When the key stops verifying; must lie in the future."))),
   },
   { additionalProperties: false },
 );

@@ -1,5 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { Cursor, limitParam, NextCursor, Nullable, Timestamp, Uuid } from "./common.js";
+import { Cursor, InputTimestamp, limitParam, NextCursor, Nullable, Timestamp, Uuid } from "./common.js";
 
 // Glossary: an audit event records one thing that happened, to a tenant or
 // in a product. The registry writes its own (tenant.created, ...) in the same
@@ -9,6 +9,34 @@ export const AUDIT_ACTION_PATTERN = "^[a-z][a-z0-9_.:-]{0,99}$";
 /** Serialized (compact JSON, UTF-8) size limit of an event's metadata. */
 export const AUDIT_METADATA_MAX_BYTES = 16 * 1024;
 export const AUDIT_BATCH_MAX = 1000;
+/**
+ * How deep an event's metadata may nest: the metadata object is level 1,
+ * and objects or arrays may sit at most this many levels deep. Checked
+ * before storing (and by a CHECK constraint, 0005_audit_metadata_depth.sql)
+ * so that every stored event can be serialized and read back.
+ */
+export const AUDIT_METADATA_MAX_DEPTH = 32;
+
+/** The registry's own actions (SPEC, "Audit event"); products cannot post them. */
+export const REGISTRY_ACTIONS = [
+  "tenant.created",
+  "tenant.updated",
+  "tenant.activated",
+  "tenant.cancelled",
+  "entitlement.requested",
+  "entitlement.trial_started",
+  "entitlement.trial_expired",
+  "entitlement.granted",
+  "entitlement.revoked",
+  "api_key.created",
+  "api_key.revoked",
+] as const;
+/** Action prefixes reserved for the registry: POST /v1/audit and /v1/audit/batch refuse them. */
+export const RESERVED_ACTION_PREFIXES = ["tenant.", "entitlement.", "api_key.", "webhook.", "catalog."] as const;
+
+/** True when an action belongs to the registry and may not come from the HTTP API. */
+export const isReservedAction = (action: string): boolean =>
+  (REGISTRY_ACTIONS as readonly string[]).includes(action) || RESERVED_ACTION_PREFIXES.some((p) => action.startsWith(p));
 
 export const AuditEvent = Type.Object(
   {
@@ -29,16 +57,20 @@ export type AuditEvent = Static<typeof AuditEvent>;
 
 const Action = Type.String({
   pattern: AUDIT_ACTION_PATTERN,
-  description: "What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`.",
+  description:
+    "What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.` and `catalog.` are reserved: posting them is a 400.",
+  examples: ["report.exported"],
 });
 const ACTOR_ID = {
   minLength: 1,
   maxLength: 200,
-  // No control characters, no leading or trailing white space.
-  pattern: "^[^\\p{Cc}\\s](?:[^\\p{Cc}]*[^\\p{Cc}\\s])?$",
+  // No control characters (C0, DEL, C1: what \p{Cc} means, spelled so that
+  // regex engines without Unicode properties compile it), no leading or
+  // trailing white space.
+  pattern: "^[^\\x00-\\x1F\\x7F-\\x9F\\s](?:[^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x1F\\x7F-\\x9F\\s])?$",
 };
 const ActorId = (description: string) => Type.String({ ...ACTOR_ID, description });
-const At = (description: string) => Type.String({ format: "date-time", description });
+const At = InputTimestamp;
 const ProductKey = Type.String({ minLength: 1, maxLength: 100, description: "A catalog product key." });
 const Label = (description: string) => Type.String({ minLength: 1, maxLength: 200, description });
 
@@ -56,7 +88,8 @@ export const AuditEventCreate = Type.Object(
     target_id: Type.Optional(Nullable(Label("Which thing was acted on."))),
     metadata: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), {
-        description: "A JSON object, at most 16 KiB serialized. `principal` is reserved: the registry sets it.",
+        description:
+          "A JSON object, at most 16 KiB serialized and nested at most 32 levels deep (the object itself is level 1). Strings and keys must not contain NUL or unpaired surrogates. `principal` is reserved: the registry sets it.",
       }),
     ),
     occurred_at: Type.Optional(At("When it happened, by the caller's clock (RFC 3339); defaults to created_at.")),

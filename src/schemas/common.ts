@@ -20,6 +20,22 @@ export const TrimmedText = (max: number, description: string) =>
 
 export const Uuid = Type.String({ format: "uuid", description: "A UUID." });
 export const Timestamp = Type.String({ format: "date-time", description: "RFC 3339 date-time, UTC." });
+
+/**
+ * A date-time the caller sends. RFC 3339 allows year 0000 and offsets up to
+ * ±23:59; PostgreSQL stores neither (no year 0; offsets stop at ±15:59), so
+ * the pattern refuses them up front, naming the field. Written for any
+ * ECMA-262 or JSON-Schema regex engine (no `u` flag needed).
+ */
+export const DATE_TIME_INPUT_PATTERN =
+  "^(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-.*(?:[Zz]|[+-](?:0[0-9]|1[0-5]):[0-5][0-9])$";
+export const InputTimestamp = (description: string) =>
+  Type.String({
+    format: "date-time",
+    pattern: DATE_TIME_INPUT_PATTERN,
+    description: `${description} RFC 3339, years 0001 to 9999, offsets up to ±15:59.`,
+    examples: ["2026-03-01T09:30:00Z"],
+  });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const Cursor = Type.String({

@@ -1,5 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { Cursor, limitParam, NextCursor, Nullable, StringEnum, Timestamp, TrimmedText, Uuid } from "./common.js";
+import { Cursor, InputTimestamp, limitParam, NextCursor, Nullable, StringEnum, Timestamp, TrimmedText, Uuid } from "./common.js";
 
 // Glossary: a tenant is one customer (or internal team, partner, demo) of the
 // company. Its status moves pending -> active -> cancelled and never back.
@@ -60,9 +60,9 @@ export const TenantPatch = Type.Object(
     sales_owner: Type.Optional(Nullable(ShortText("Who sells to this tenant; null clears."))),
     erp_customer_id: Type.Optional(Nullable(ShortText("Customer id in the ERP; null clears."))),
     stripe_customer_id: Type.Optional(Nullable(ShortText("Customer id in Stripe; null clears."))),
-    trial_ends_at: Type.Optional(Nullable(Timestamp)),
-    contract_start: Type.Optional(Nullable(Timestamp)),
-    contract_end: Type.Optional(Nullable(Timestamp)),
+    trial_ends_at: Type.Optional(Nullable(InputTimestamp("When the tenant's trial ends; null clears."))),
+    contract_start: Type.Optional(Nullable(InputTimestamp("When the contract starts; null clears."))),
+    contract_end: Type.Optional(Nullable(InputTimestamp("When the contract ends, not before contract_start; null clears."))),
   },
   { additionalProperties: false, minProperties: 1 },
 );

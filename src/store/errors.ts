@@ -35,6 +35,7 @@ export const PG = {
 const CONSTRAINT_DETAIL: Record<string, string> = {
   tenants_slug_key: "a tenant with this slug already exists",
   tenants_contract_range: "contract_end must not be before contract_start",
+  audit_events_metadata_depth: "metadata is nested more than 32 levels deep",
   api_keys_prefix_key: "an API key with this prefix already exists",
   entitlements_tenant_id_fkey: "tenant not found",
   entitlements_product_fkey: "product not found",

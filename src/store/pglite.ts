@@ -1,7 +1,9 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { PGlite, types } from "@electric-sql/pglite";
+import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import type { Db, Queryable, Row } from "./db.js";
 import { translateDbError } from "./errors.js";
+import { parseTimestamptz } from "./timestamptz.js";
 
 export interface PgliteOptions {
   /** A directory to persist in, or null for memory. */
@@ -11,7 +13,8 @@ export interface PgliteOptions {
 }
 
 // PGlite returns int8 as number or BigInt; pg as string. Make it a string here too.
-const parsers = { [types.INT8]: (v: string) => v };
+// timestamptz: PGlite's own parser misreads years 0001-0099 (timestamptz.ts).
+const parsers = { [types.INT8]: (v: string) => v, [types.TIMESTAMPTZ]: parseTimestamptz };
 
 interface PgliteLike {
   query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
@@ -43,13 +46,37 @@ export interface PgliteDb extends Db {
   dumpDataDir(): Promise<Blob>;
 }
 
+/**
+ * The data dir is the owner's alone (0700): PGlite creates its files 0666
+ * whatever the umask, so the directory's mode is what protects them.
+ */
+function prepareDataDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    chmodSync(dir, 0o700);
+  } catch {
+    // Not ours to change (another owner): the lock and PGlite then fail or work as the file system allows.
+  }
+}
+
+/** Open the embedded store; with a data dir, only if no other process holds it (data-dir-lock.ts). */
 export async function openPglite(opts: PgliteOptions): Promise<PgliteDb> {
-  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const pglite = await PGlite.create({
-    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
-    ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
-    parsers,
-  });
+  let lock: DataDirLock | undefined;
+  if (opts.dataDir) {
+    prepareDataDir(opts.dataDir);
+    lock = await lockDataDir(opts.dataDir);
+  }
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+      ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
+      parsers,
+    });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   const base = wrap(pglite);
   return {
     engine: "pglite",
@@ -73,6 +100,8 @@ export async function openPglite(opts: PgliteOptions): Promise<PgliteDb> {
     dumpDataDir: () => pglite.dumpDataDir("none"),
     async close() {
       if (!pglite.closed) await pglite.close();
+      lock?.release();
+      lock = undefined;
     },
   };
 }

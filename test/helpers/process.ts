@@ -12,8 +12,11 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Start `tenant-registry serve` as a user would, on a free port; resolve once it logs that it is ready. */
-export function startServerProcess(env: Record<string, string>, args: string[] = ["serve"]): Promise<ServerProcess> {
+/**
+ * Start `tenant-registry serve` as a user would, on a free port; resolve once it logs that it is ready.
+ * A fresh embedded data dir runs initdb first, which can take a minute on a busy machine: hence the generous default.
+ */
+export function startServerProcess(env: Record<string, string>, args: string[] = ["serve"], timeoutMs = 90_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", PORT: "0", LOG_LEVEL: "info", ...env },
@@ -30,8 +33,7 @@ export function startServerProcess(env: Record<string, string>, args: string[] =
       // Never leave a half-started server behind.
       child.kill("SIGKILL");
       reject(new Error(`server did not start:\n${out}\n${err}`));
-      // Generous: on a busy two-core machine a first start (initdb) can take tens of seconds.
-    }, 90_000);
+    }, timeoutMs);
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${out}\n${err}`));
