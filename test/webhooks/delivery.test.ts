@@ -129,7 +129,7 @@ describe.each(ENGINES)("webhook delivery (%s)", (engine) => {
     expect(Date.parse(previous_secret_expires_at) - Date.now()).toBeGreaterThan(23 * 3600_000);
     await createTenant();
     await r.waitFor(1);
-    expect(r.received[0]?.headers["webhook-signature"]?.split(" ")).toHaveLength(2);
+    expect(String(r.received[0]?.headers["webhook-signature"]).split(" ")).toHaveLength(2);
     expect(r.verifyAll(secret)).toHaveLength(1);
     expect(r.verifyAll(hook.secret)).toHaveLength(1);
     const audit = await t.call("admin", "GET", "/v1/audit?action=webhook.secret_rotated");
