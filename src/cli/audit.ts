@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "csv-stringify";
 import { type AuditEvent, ok, type RegistryClient, RegistryError } from "../client/registry-client.js";
+import { followStream } from "./audit-follow.js";
 import { type ClientOptions, clientCommand, connect, positiveInt } from "./context.js";
 import { note, printJson, printTable } from "./output.js";
 import { tenantId } from "./tenants.js";
@@ -88,6 +89,8 @@ const line = (e: AuditEvent) =>
 async function tail(client: RegistryClient, q: Awaited<ReturnType<typeof query>>, follow: boolean, intervalMs: number, json: boolean) {
   let cursor: string | undefined;
   let seen = new Set<string>();
+  let last: string | undefined;
+  let streamable = true;
   for (;;) {
     let page: { events: AuditEvent[]; next_cursor: string | null };
     try {
@@ -102,6 +105,7 @@ async function tail(client: RegistryClient, q: Awaited<ReturnType<typeof query>>
     for (const e of page.events) {
       if (seen.has(e.id)) continue;
       seen.add(e.id);
+      last = e.id;
       process.stdout.write(`${json ? JSON.stringify(e) : line(e)}\n`);
     }
     if (page.next_cursor) {
@@ -111,6 +115,12 @@ async function tail(client: RegistryClient, q: Awaited<ReturnType<typeof query>>
       continue;
     }
     if (!follow) return;
+    // Caught up: from the last event printed on, the registry's stream pushes new ones as they commit.
+    if (streamable && last !== undefined && !q.until) {
+      const { tenant_id, product, actor_id, action } = q;
+      const print = (e: AuditEvent) => process.stdout.write(`${json ? JSON.stringify(e) : line(e)}\n`);
+      streamable = await followStream(client, { tenant_id, product, actor_id, action }, last, intervalMs, print);
+    }
     await sleep(intervalMs);
   }
 }
