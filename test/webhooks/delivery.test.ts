@@ -174,6 +174,22 @@ describe.each(ENGINES)("webhook delivery (%s)", (engine) => {
     expect((await t.call("admin", "POST", `/v1/webhooks/${hook.id}/deliveries/${hook.id}/retry`)).statusCode).toBe(404);
   });
 
+  it("a slow endpoint does not delay another one", async () => {
+    const slow = await receiver();
+    const fast = await receiver();
+    slow.answer = () => new Promise((r) => setTimeout(() => r(200), 1500));
+    await createHook(slow.url, ["tenant.created"]);
+    const hook = await createHook(fast.url, ["tenant.created"]);
+    for (let i = 0; i < 12; i++) await createTenant();
+    await fast.waitFor(12, 10_000);
+    // Each fast delivery arrives sooner after its commit than one slow answer takes.
+    const lags = fast.verifyAll(hook.secret).map((b, i) => (fast.received[i]?.at ?? 0) - Date.parse(String(b.data.created_at)));
+    expect(Math.max(...lags)).toBeLessThan(1500);
+    // 12 slow answers through 8 slots per endpoint take two rounds.
+    await slow.waitFor(12, 15_000);
+    expect(slow.maxInFlight).toBeLessThanOrEqual(8);
+  });
+
   it("gives up after the retry window: dead", async () => {
     const t2 = await openTestApp(engine, t.store, { ...FAST, WEBHOOK_RETRY_WINDOW_MS: "300" });
     try {
