@@ -10,6 +10,7 @@ import { AuthFailureLimiter } from "./http/auth-limit.js";
 import { catalogRoutes } from "./http/catalog.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
+import { eventRoutes } from "./http/events.js";
 import { healthRoutes, quietProbes } from "./http/health.js";
 import { registerInputGuard } from "./http/input-guard.js";
 import { registerInputPolicy } from "./http/input-policy.js";
@@ -28,6 +29,7 @@ import { Product } from "./schemas/catalog.js";
 import { Problem } from "./schemas/common.js";
 import { Entitlement } from "./schemas/entitlement.js";
 import { Tenant } from "./schemas/tenant.js";
+import { Webhook, WebhookDelivery } from "./schemas/webhook.js";
 import type { Db } from "./store/db.js";
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -99,7 +101,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     limiter: new AuthFailureLimiter(opts.config.authFailureLimit),
     onFailure: (reason) => metrics.authFailures.inc({ reason }),
   });
-  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey]) app.addSchema(schema);
+  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey, Webhook, WebhookDelivery]) app.addSchema(schema);
 
   await registerOpenApi(app);
   await app.register(healthRoutes, deps);
@@ -118,6 +120,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   app.addHook("onClose", () => keys.close());
   await app.register(apiKeyRoutes, { ...deps, keys });
   await app.register(auditRoutes, deps);
+  await app.register(eventRoutes, deps);
 
   registerNotFound(app, routeTable);
   return app;

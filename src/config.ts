@@ -34,6 +34,14 @@ const EnvSchema = Type.Object({
   TRIAL_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 86400000, default: 60000 }),
   ARGON2_THREADS: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
   ARGON2_QUEUE: Type.Integer({ minimum: 0, maximum: 10000, default: 64 }),
+  WEBHOOK_ALLOW_PRIVATE: Type.Union([Type.Literal("true"), Type.Literal("false")], { default: "false" }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 10000 }),
+  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 8 }),
+  WEBHOOK_RETRY_BASE_MS: Type.Integer({ minimum: 1, maximum: 3600000, default: 5000 }),
+  WEBHOOK_RETRY_MAX_MS: Type.Integer({ minimum: 1, maximum: 86400000, default: 3600000 }),
+  WEBHOOK_RETRY_WINDOW_MS: Type.Integer({ minimum: 1, maximum: 2592000000, default: 86400000 }),
+  WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 1000 }),
+  WEBHOOK_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
 });
 
 const HINTS: Record<string, string> = {
@@ -56,6 +64,14 @@ const HINTS: Record<string, string> = {
   TRIAL_SWEEP_INTERVAL_MS: "milliseconds, from 1000 to 86400000",
   ARGON2_THREADS: "an integer from 1 to 64 (default: the number of CPUs)",
   ARGON2_QUEUE: "an integer from 0 to 10000",
+  WEBHOOK_ALLOW_PRIVATE: "true or false",
+  WEBHOOK_TIMEOUT_MS: "milliseconds, from 100 to 60000",
+  WEBHOOK_CONCURRENCY: "an integer from 1 to 256",
+  WEBHOOK_RETRY_BASE_MS: "milliseconds, from 1 to 3600000",
+  WEBHOOK_RETRY_MAX_MS: "milliseconds, from 1 to 86400000",
+  WEBHOOK_RETRY_WINDOW_MS: "milliseconds, from 1 to 2592000000",
+  WEBHOOK_POLL_MS: "milliseconds, from 10 to 600000",
+  WEBHOOK_RETENTION_DAYS: "days, from 1 to 3650",
 };
 
 export interface Principal {
@@ -98,6 +114,24 @@ export interface Config {
   argon2Threads: number;
   /** Key hashes that may wait for a thread; beyond that verify answers 503. */
   argon2Queue: number;
+  webhooks: WebhookSettings;
+}
+
+/** Webhook delivery (docs/webhooks.md). The retry timings are settings so tests need not wait 5 s. */
+export interface WebhookSettings {
+  /** Allow URLs that name or resolve to non-public addresses (development, tests). */
+  allowPrivate: boolean;
+  /** An attempt without a 2xx answer within this long has failed. */
+  timeoutMs: number;
+  /** Attempts in flight at once per endpoint, per instance. */
+  concurrency: number;
+  /** Retry n waits base * 2^(n-1) (+-20 %), at most max, while within the window after the event. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  retryWindowMs: number;
+  /** The safety-net poll; notifications wake the worker sooner. */
+  pollMs: number;
+  retentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -206,6 +240,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trialSweepIntervalMs: s.TRIAL_SWEEP_INTERVAL_MS,
     argon2Threads: s.ARGON2_THREADS ?? availableParallelism(),
     argon2Queue: s.ARGON2_QUEUE,
+    webhooks: {
+      allowPrivate: s.WEBHOOK_ALLOW_PRIVATE === "true",
+      timeoutMs: s.WEBHOOK_TIMEOUT_MS,
+      concurrency: s.WEBHOOK_CONCURRENCY,
+      retryBaseMs: s.WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: s.WEBHOOK_RETRY_MAX_MS,
+      retryWindowMs: s.WEBHOOK_RETRY_WINDOW_MS,
+      pollMs: s.WEBHOOK_POLL_MS,
+      retentionDays: s.WEBHOOK_RETENTION_DAYS,
+    },
   };
 }
 

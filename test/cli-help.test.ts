@@ -25,6 +25,7 @@ describe("CLI help", () => {
       ...["list", "request", "trial"].map((v) => `catalog ${v}`),
       ...["create", "list", "revoke", "verify"].map((v) => `keys ${v}`),
       ...["list", "tail", "export"].map((v) => `audit ${v}`),
+      ...["list", "create", "delete", "rotate", "deliveries", "retry", "test"].map((v) => `webhooks ${v}`),
     ]) {
       expect(names, name).toContain(name);
     }

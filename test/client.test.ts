@@ -55,7 +55,9 @@ describe("the typed client and the verify middleware against a running registry"
   /** A product service, as a product team would write it with the Fastify hook. */
   async function fastifyProduct(options: Partial<RegistryAuthOptions> = {}) {
     const app = Fastify();
-    app.addHook("onRequest", registryAuthHook({ url: server.url, token: service, product: "billing", scope: "read", ...options }));
+    const hook = registryAuthHook({ url: server.url, token: service, product: "billing", scope: "read", ...options });
+    app.addHook("onRequest", hook);
+    app.addHook("onClose", async () => hook.close());
     app.get("/invoices", async (request) => ({ caller: request.registryAuth }));
     products.push(app);
     await app.listen({ port: 0, host: "127.0.0.1" });
@@ -120,7 +122,8 @@ describe("the typed client and the verify middleware against a running registry"
       verifies++;
       return fetch(input, init);
     };
-    const call = await fastifyProduct({ cacheTtlMs: 1500, fetch: counting });
+    // Without the change feed, the TTL alone bounds staleness (test/client-push.test.ts covers the feed).
+    const call = await fastifyProduct({ cacheTtlMs: 1500, changes: false, fetch: counting });
     const tenant = await tenantWith("billing");
     const key = await newKey(tenant.id, ["read"]);
 

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type AuditEvent, ok, type RegistryClient, RegistryError } from "@tenant-registry/client";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "csv-stringify";
+import { followStream } from "./audit-follow.js";
 import { type ClientOptions, clientCommand, connect, positiveInt } from "./context.js";
 import { note, printJson, printTable, terminalSafe } from "./output.js";
 import { tenantId } from "./tenants.js";
@@ -110,6 +111,8 @@ const line = (e: AuditEvent) =>
 async function tail(client: RegistryClient, q: Awaited<ReturnType<typeof query>>, follow: boolean, intervalMs: number, json: boolean) {
   let cursor: string | undefined;
   let seen = new Set<string>();
+  let last: string | undefined;
+  let streamable = true;
   if (!json) process.stdout.write(`${TAIL_HEADER}\n`);
   for (;;) {
     let page: { events: AuditEvent[]; next_cursor: string | null };
@@ -125,6 +128,7 @@ async function tail(client: RegistryClient, q: Awaited<ReturnType<typeof query>>
     for (const e of page.events) {
       if (seen.has(e.id)) continue;
       seen.add(e.id);
+      last = e.id;
       process.stdout.write(`${json ? JSON.stringify(e) : line(e)}\n`);
     }
     if (page.next_cursor) {
@@ -134,6 +138,12 @@ async function tail(client: RegistryClient, q: Awaited<ReturnType<typeof query>>
       continue;
     }
     if (!follow) return;
+    // Caught up: from the last event printed on, the registry's stream pushes new ones as they commit.
+    if (streamable && last !== undefined && !q.until) {
+      const { tenant_id, product, actor_id, action } = q;
+      const print = (e: AuditEvent) => process.stdout.write(`${json ? JSON.stringify(e) : line(e)}\n`);
+      streamable = await followStream(client, { tenant_id, product, actor_id, action }, last, intervalMs, print);
+    }
     await sleep(intervalMs);
   }
 }

@@ -160,3 +160,10 @@ export async function auditList(q: Queryable, f: AuditFilter): Promise<AuditEven
 
 const maxId = (a: string, b: string) => (BigInt(a) >= BigInt(b) ? a : b);
 const minId = (a: string, b: string) => (BigInt(a) <= BigInt(b) ? a : b);
+
+/** Events by id, as GET /v1/audit shows them (webhook payloads). */
+export async function auditFindByIds(q: Queryable, ids: readonly string[]): Promise<Map<string, AuditEvent>> {
+  if (ids.length === 0) return new Map();
+  const rows = await q.query<AuditRow>(`SELECT ${COLUMNS} FROM audit_events WHERE id = ANY($1::bigint[])`, [ids]);
+  return new Map(rows.map((r) => [r.id, toEvent(r)]));
+}
