@@ -14,6 +14,7 @@ import { catalogRoutes } from "./http/catalog.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { problem, registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
+import { meRoutes } from "./http/me.js";
 import { metricsRoutes, registerKeyMetrics, registerMetrics } from "./http/metrics.js";
 import { registerOpenApi } from "./http/openapi.js";
 import { tenantRoutes } from "./http/tenants.js";
@@ -117,6 +118,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   app.addHook("onClose", () => keys.close());
   await app.register(apiKeyRoutes, { ...deps, keys });
   await app.register(auditRoutes, deps);
+  await app.register(meRoutes);
 
   registerNotFound(app, routeTable);
   return app;

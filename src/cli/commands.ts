@@ -4,6 +4,7 @@ import { catalogCommands } from "./catalog.js";
 import { entitlementsCommands } from "./entitlements.js";
 import { keysCommands } from "./keys.js";
 import { tenantsCommands } from "./tenants.js";
+import { whoamiCommand } from "./whoami.js";
 
 /** The commands that talk to a running registry, one module per resource group. */
 export function clientCommands(program: Command): void {
@@ -12,4 +13,5 @@ export function clientCommands(program: Command): void {
   catalogCommands(program);
   keysCommands(program);
   auditCommands(program);
+  whoamiCommand(program);
 }

@@ -90,6 +90,6 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
       }
       actorId = xActor.trim();
     }
-    req.actor = { principal: principal.name, actorId, onBehalf: xActor !== undefined };
+    req.actor = { principal: principal.name, role: principal.role, actorId, onBehalf: xActor !== undefined };
   });
 }
