@@ -11,6 +11,7 @@ import { auditRoutes } from "./http/audit.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
 import { AuthFailureLimiter } from "./http/auth-limit.js";
 import { catalogRoutes } from "./http/catalog.js";
+import { consoleRoutes } from "./http/console.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { problem, registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
@@ -119,6 +120,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await app.register(apiKeyRoutes, { ...deps, keys });
   await app.register(auditRoutes, deps);
   await app.register(meRoutes);
+  await app.register(consoleRoutes, {});
 
   registerNotFound(app, routeTable);
   return app;
