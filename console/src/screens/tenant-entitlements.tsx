@@ -82,7 +82,7 @@ export function EntitlementsSection({ tenant, version, onChange }: { tenant: Ten
         <p class="muted">{list.loading ? "Loading…" : "No products yet."}</p>
       )}
       {canWrite && open ? (
-        <form class="inline" aria-label="Add a product" onSubmit={(e) => e.preventDefault()}>
+        <form class="inline" aria-label="Add to this tenant" onSubmit={(e) => e.preventDefault()}>
           <label for="entitlement-product">Product</label>
           <select id="entitlement-product" value={chosen} onChange={(e) => setProduct(e.currentTarget.value)}>
             {(catalog.data ?? []).map((p) => (
