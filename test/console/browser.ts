@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,11 +14,24 @@ export const CONSOLE_DIST = join(ROOT, "dist", "console");
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const HAVE_CHROMIUM = existsSync(CHROMIUM);
 
-/** The browser tests drive the built console: build it when there is none. */
+/** Newest modification time of the console's sources (a build older than this is stale). */
+function newestSource(dir = join(ROOT, "console")): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** The browser tests drive the built console: build it when there is none or the sources changed since. */
 export function ensureConsoleBuilt(): void {
-  if (existsSync(join(CONSOLE_DIST, "index.html"))) return;
+  const index = join(CONSOLE_DIST, "index.html");
+  if (existsSync(index) && statSync(index).mtimeMs >= newestSource()) return;
   execFileSync(process.execPath, [join(ROOT, "node_modules", "vite", "bin", "vite.js"), "build", "--config", "console/vite.config.ts"], {
     cwd: ROOT,
+    // Vitest sets NODE_ENV=test, which would give a development build.
+    env: { ...process.env, NODE_ENV: "production" },
     stdio: "pipe",
   });
 }

@@ -48,8 +48,9 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
     await page.getByLabel("Token").fill(token);
     await page.getByRole("button", { name: "Sign in" }).click();
   };
-  const shot = async (page: Page, name: string) => {
-    if (SHOTS) await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: false });
+  /** The plaintext of a new key is masked: even a throwaway test key does not belong in the repository. */
+  const shot = async (page: Page, name: string, fullPage = false) => {
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage, mask: [page.getByLabel("New key", { exact: true })] });
   };
   const createTenant = async (name: string) => {
     const res = await t.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug("ui"), name });
@@ -144,6 +145,8 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
         .poll(async () => (await t.call("admin", "GET", `/v1/entitlements?tenant_id=${tenant.id}`)).json().entitlements)
         .toEqual([expect.objectContaining({ product: "analytics", status: "active" })]);
       await expectNoSeriousA11yViolations(page, "tenant");
+      // Times in the viewer's zone, UTC on hover.
+      expect(await page.locator("time").first().getAttribute("title")).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
 
       // A key: plaintext once, it verifies, it is gone after a reload, then revoked it is refused.
       const keys = page.getByRole("region", { name: /API keys/ });
@@ -158,7 +161,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
       expect(plaintext).toMatch(/^bp_[A-Za-z0-9_-]{22}$/);
       expect(await plaintextField.getAttribute("readonly")).not.toBeNull();
       await keys.getByRole("button", { name: "Copy" }).waitFor();
-      await shot(page, "tenant");
+      await shot(page, "tenant", true);
       const verify = async () =>
         (await t.call("service", "POST", "/v1/internal/api-keys/verify", { key: plaintext, product: "analytics", scope: "write" })).json();
       expect(await verify()).toMatchObject({ valid: true, tenant_id: tenant.id, scopes: ["read", "write"] });
@@ -177,6 +180,14 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
       await dialog.getByRole("button", { name: "Confirm" }).click();
       await keys.getByText("revoked").waitFor();
       expect(await verify()).toEqual({ valid: false, reason: "revoked" });
+
+      // A second product, granted then revoked.
+      await entitlements.getByLabel("Product").selectOption("billing");
+      await entitlements.getByRole("button", { name: "Grant" }).click();
+      const billing = entitlements.getByRole("row", { name: /billing/ });
+      await billing.getByText("active").waitFor();
+      await billing.getByRole("button", { name: "Revoke" }).click();
+      await billing.getByText("cancelled").waitFor();
 
       // Lifecycle: Activate, then Cancel tenant through the in-page dialog.
       await page.getByRole("button", { name: "Activate" }).click();
@@ -249,8 +260,9 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
       await page.getByRole("heading", { level: 1, name: "Audit" }).waitFor();
       await page.getByLabel("Tenant", { exact: true }).fill(tenant.slug);
       const table = page.getByRole("table");
-      await table.getByRole("cell", { name: "tenant.activated", exact: true }).waitFor();
+      // A header row and this tenant's two events, once the filter applies.
       await expect.poll(() => table.getByRole("row").count()).toBe(3);
+      await table.getByRole("cell", { name: "tenant.activated", exact: true }).waitFor();
       await page.getByLabel("Action").fill("tenant.created");
       await expect.poll(() => table.getByRole("row").count()).toBe(2);
       await page.getByLabel("Actor").fill("nobody-at-all");

@@ -111,7 +111,7 @@ export function TenantsScreen() {
               <td>
                 <Link to={`tenants/${t.id}`}>{t.name}</Link>
               </td>
-              <td class="mono">{t.slug}</td>
+              <td class="mono break-any">{t.slug}</td>
               <td>{t.plan}</td>
               <td>
                 <span class={`badge ${t.status}`}>{t.status}</span>
