@@ -210,7 +210,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
         "tenant.activated",
         "tenant.cancelled",
       ]) {
-        await trail.getByRole("cell", { name: action, exact: true }).waitFor();
+        await trail.getByRole("cell", { name: action, exact: true }).first().waitFor();
       }
     },
     SLOW,
