@@ -21,7 +21,14 @@ export interface Session {
 export const SERVICE_REFUSED = "service tokens are for products: sign in with an admin or auditor token.";
 
 export function newSession(token: string, me: Me, signOut: (message?: string) => void): Session {
-  return { token, me, api: createApi(token), canWrite: me.role === "admin", signOut };
+  const api = createApi(token);
+  // A token revoked or rotated while the tab is open: back to sign-in, saying why.
+  api.use({
+    onResponse({ response }) {
+      if (response.status === 401) signOut("Signed out: the registry no longer accepts this token.");
+    },
+  });
+  return { token, me, api, canWrite: me.role === "admin", signOut };
 }
 
 export const SessionContext = createContext<Session | null>(null);
