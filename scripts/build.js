@@ -1,11 +1,9 @@
 /**
- * `npm run build:server`: compiles the client package (packages/client/dist)
- * and the server (dist/) with tsc, and copies what the server reads at run
- * time (the SQL migrations) beside the compiled code. Plain JavaScript, so
- * bin/tenant-registry.js can call it without any TypeScript loader.
- *
- * dist/ may hold other build outputs (the console's assets in dist/console/);
- * only what this build writes is replaced.
+ * `npm run build`: compiles the client package (packages/client/dist) and
+ * the server (dist/) with tsc, copies what the server reads at run time (the
+ * SQL migrations) beside the compiled code, and builds the admin console
+ * with Vite into dist/console/. Plain JavaScript, so bin/tenant-registry.js
+ * can call it without any TypeScript loader.
  */
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -16,10 +14,8 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DIST = `${ROOT}dist/`;
 /** Written last: a build that stopped half way reads as stale. */
 const STAMP = `${DIST}.build-stamp`;
-/** dist/ entries this build does not own. */
-const FOREIGN = new Set(["console"]);
 /** What the build reads: a change to any of them makes dist/ stale. */
-const INPUTS = ["src", "packages/client/src", "tsconfig.json", "tsconfig.build.json", "packages/client/tsconfig.json"];
+const INPUTS = ["src", "packages/client/src", "tsconfig.json", "tsconfig.build.json", "packages/client/tsconfig.json", "console"];
 
 /** The tsc entry point, or null when TypeScript is not installed (a production install). */
 export function findCompiler() {
@@ -46,6 +42,16 @@ export function isStale() {
   return INPUTS.some((input) => newest(ROOT + input) > stamp.mtimeMs);
 }
 
+/** Vite's CLI, or null when it is not installed. */
+function findVite() {
+  try {
+    // Vite's exports do not list its bin: find it beside its package.json.
+    return createRequire(import.meta.url).resolve("vite/package.json").replace(/package\.json$/, "bin/vite.js");
+  } catch {
+    return null;
+  }
+}
+
 function tsc(compiler, project) {
   const res = spawnSync(process.execPath, [compiler, "-p", ROOT + project], { stdio: "inherit" });
   if (res.status !== 0) throw new Error(`tsc -p ${project} failed`);
@@ -54,12 +60,16 @@ function tsc(compiler, project) {
 export function build() {
   const compiler = findCompiler();
   if (!compiler) throw new Error("TypeScript is not installed (production install?): install dev dependencies to build");
+  rmSync(DIST, { recursive: true, force: true });
   mkdirSync(DIST, { recursive: true });
-  for (const entry of readdirSync(DIST)) if (!FOREIGN.has(entry)) rmSync(DIST + entry, { recursive: true, force: true });
   rmSync(`${ROOT}packages/client/dist`, { recursive: true, force: true });
   tsc(compiler, "packages/client/tsconfig.json");
   tsc(compiler, "tsconfig.build.json");
   cpSync(`${ROOT}src/store/migrations`, `${DIST}store/migrations`, { recursive: true });
+  const vite = findVite();
+  if (!vite) throw new Error("Vite is not installed (production install?): install dev dependencies to build the console");
+  const res = spawnSync(process.execPath, [vite, "build", "--logLevel", "warn", "--config", `${ROOT}console/vite.config.ts`], { stdio: "inherit" });
+  if (res.status !== 0) throw new Error("vite build (the console) failed");
   writeFileSync(STAMP, `${new Date().toISOString()}\n`);
 }
 

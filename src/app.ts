@@ -8,6 +8,7 @@ import { auditRoutes } from "./http/audit.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
 import { AuthFailureLimiter } from "./http/auth-limit.js";
 import { catalogRoutes } from "./http/catalog.js";
+import { consoleRoutes } from "./http/console.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
 import { eventRoutes } from "./http/events.js";
@@ -15,6 +16,7 @@ import { healthRoutes, quietProbes } from "./http/health.js";
 import { registerInputGuard } from "./http/input-guard.js";
 import { registerInputPolicy } from "./http/input-policy.js";
 import { registerJsonParser } from "./http/json-parser.js";
+import { meRoutes } from "./http/me.js";
 import { metricsRoutes, registerKeyMetrics, registerMetrics } from "./http/metrics.js";
 import { registerNotFound } from "./http/not-found.js";
 import { registerOpenApi } from "./http/openapi.js";
@@ -121,6 +123,8 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await app.register(apiKeyRoutes, { ...deps, keys });
   await app.register(auditRoutes, deps);
   await app.register(eventRoutes, deps);
+  await app.register(meRoutes);
+  await app.register(consoleRoutes, {});
 
   registerNotFound(app, routeTable);
   return app;

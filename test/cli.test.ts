@@ -87,6 +87,13 @@ describe("the CLI against a running registry", () => {
     expect(JSON.parse(refused.stdout)).toEqual({ valid: false, reason: "revoked" });
   });
 
+  it("whoami names the token's principal and role", async () => {
+    expect(await json("whoami")).toEqual({ name: "admin", role: "admin" });
+    const table = await cli("whoami");
+    expect(table.code).toBe(0);
+    expect(table.stdout).toBe("name: admin\nrole: admin\n");
+  });
+
   it("prints a registry problem's title and detail, never a stack trace, and exits 1", async () => {
     const slug = uniqueSlug("cli");
     await json("tenants", "create", slug, "Twice");

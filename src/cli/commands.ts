@@ -5,6 +5,7 @@ import { entitlementsCommands } from "./entitlements.js";
 import { keysCommands } from "./keys.js";
 import { tenantsCommands } from "./tenants.js";
 import { webhooksCommands } from "./webhooks.js";
+import { whoamiCommand } from "./whoami.js";
 
 /** The commands that talk to a running registry, one module per resource group. */
 export function clientCommands(program: Command): void {
@@ -14,4 +15,5 @@ export function clientCommands(program: Command): void {
   keysCommands(program);
   auditCommands(program);
   webhooksCommands(program);
+  whoamiCommand(program);
 }

@@ -1,4 +1,5 @@
 import type { AuditInput } from "../store/audit.js";
+import type { Role } from "./roles.js";
 
 /**
  * Who is acting. `principal` is the authenticated token's name; `actorId` is
@@ -6,6 +7,8 @@ import type { AuditInput } from "../store/audit.js";
  */
 export interface Actor {
   principal: string;
+  /** The principal's role; absent for work the service does by itself. */
+  role?: Role;
   actorId: string;
   /** The caller named someone with X-Actor-Id (even its own name): events then record the principal too. */
   onBehalf?: boolean;

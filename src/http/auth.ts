@@ -101,5 +101,5 @@ function authenticate(req: FastifyRequest, roles: readonly Role[], opts: AuthOpt
     }
     actorId = xActor.trim();
   }
-  req.actor = { principal: principal.name, actorId, onBehalf: xActor !== undefined };
+  req.actor = { principal: principal.name, role: principal.role, actorId, onBehalf: xActor !== undefined };
 }

@@ -1,0 +1,440 @@
+import { mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CONSOLE_CSP } from "../../src/http/console.js";
+import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
+import {
+  bundleSizes,
+  CHROMIUM,
+  ensureConsoleBuilt,
+  expectNoHorizontalScroll,
+  expectNoSeriousA11yViolations,
+  HAVE_CHROMIUM,
+  launch,
+} from "./browser.js";
+
+/**
+ * The console as people use it: Debian's Chromium driven by Playwright
+ * against a registry listening on a random port, found by roles and labels
+ * (SPEC's accessible names). Screenshots go to docs/console/ only with
+ * UPDATE_SCREENSHOTS=1.
+ */
+const SHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? fileURLToPath(new URL("../../docs/console/", import.meta.url)) : null;
+const SLOW = 180_000;
+
+if (!HAVE_CHROMIUM) {
+  console.warn(`console browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+}
+
+describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
+  let t: TestApp;
+  let base: string;
+  let browser: Browser;
+  let admin: { context: BrowserContext; page: Page };
+  const cspViolations: string[] = [];
+
+  const open = async (viewport = { width: 1280, height: 800 }) => {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    page.on("console", (m) => {
+      if (m.type() === "error" && /Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+    return { context, page };
+  };
+  const signIn = async (page: Page, token: string) => {
+    await page.goto(`${base}/console/`);
+    await page.getByLabel("Token").fill(token);
+    await page.getByRole("button", { name: "Sign in" }).click();
+  };
+  /** The plaintext of a new key is masked: even a throwaway test key does not belong in the repository. */
+  const shot = async (page: Page, name: string, fullPage = false) => {
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage, mask: [page.getByLabel("New key", { exact: true })] });
+  };
+  const createTenant = async (name: string) => {
+    const res = await t.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug("ui"), name });
+    expect(res.statusCode).toBe(201);
+    return res.json() as { id: string; slug: string; name: string };
+  };
+
+  beforeAll(async () => {
+    ensureConsoleBuilt();
+    if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+    t = await openTestApp("pglite");
+    base = (await t.app.listen({ host: "127.0.0.1", port: 0 })).replace("localhost", "127.0.0.1");
+    browser = await launch();
+    admin = await open();
+    await signIn(admin.page, t.tokens.admin);
+    await expect(admin.page.getByRole("heading", { level: 1, name: "Tenants" })).toBeTruthy();
+  }, SLOW);
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it(
+    "signs in with each role: admin and auditor in, a service token refused, a wrong token shows the problem",
+    async () => {
+      await admin.page.getByRole("heading", { level: 1, name: "Tenants" }).waitFor();
+      await expect(admin.page.getByText("(admin)")).toBeTruthy();
+
+      const { context, page } = await open();
+      await signIn(page, t.tokens.service);
+      await page.getByText("service tokens are for products").waitFor();
+      expect(await page.evaluate<number>("sessionStorage.length")).toBe(0);
+
+      await page.getByLabel("Token").fill("not-a-token");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      const alert = page.getByRole("alert");
+      await alert.getByText("the bearer token is not valid").waitFor();
+      expect(await alert.textContent()).toMatch(/request id: \S+/);
+      await expectNoSeriousA11yViolations(page, "sign-in");
+      await shot(page, "sign-in");
+
+      await signIn(page, t.tokens.auditor);
+      await page.getByRole("heading", { level: 1, name: "Tenants" }).waitFor();
+      await page.getByText("(auditor)").waitFor();
+      // The token is in this tab's sessionStorage, never in the URL, a cookie or localStorage.
+      expect(page.url()).not.toContain(t.tokens.auditor);
+      expect(await context.cookies()).toEqual([]);
+      expect(await page.evaluate<number>("localStorage.length")).toBe(0);
+      await page.reload();
+      await page.getByRole("heading", { level: 1, name: "Tenants" }).waitFor();
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByLabel("Token").waitFor();
+      expect(await page.evaluate<number>("sessionStorage.length")).toBe(0);
+
+      // A saved token the registry no longer accepts: back at sign-in, told why, the token forgotten.
+      await page.evaluate(`sessionStorage.setItem("tenant-registry.token", "a-token-since-rotated")`);
+      await page.reload();
+      await page.getByText("Signed out: the bearer token is not valid").waitFor();
+      expect(await page.evaluate<number>("sessionStorage.length")).toBe(0);
+      await context.close();
+    },
+    SLOW,
+  );
+
+  it(
+    "creates a tenant, grants a product, issues a key shown once, revokes it, activates and cancels the tenant",
+    async () => {
+      const { page } = admin;
+      const slug = uniqueSlug("new");
+      await page.getByRole("link", { name: "Tenants" }).click();
+      await page.getByRole("button", { name: "New tenant" }).click();
+      const form = page.getByRole("form", { name: "New tenant" });
+      await form.getByLabel("Slug").fill(slug);
+      await form.getByLabel("Name").fill("Globex Console");
+      await form.getByLabel("Plan").selectOption("growth");
+      await form.getByRole("button", { name: "Create" }).click();
+
+      await page.getByRole("heading", { level: 1, name: "Globex Console" }).waitFor();
+      await expect.poll(() => page.getByLabel("Status", { exact: true }).textContent()).toBe("pending");
+      const tenant = (await t.call("admin", "GET", `/v1/tenants/by-slug/${slug}`)).json();
+      expect(tenant).toMatchObject({ name: "Globex Console", plan: "growth", status: "pending" });
+      expect(page.url()).toBe(`${base}/console/tenants/${tenant.id}`);
+
+      // Inline edit of a patchable field.
+      await page.getByRole("button", { name: "Edit sales owner" }).click();
+      await page.getByLabel("Sales owner").fill("dana");
+      await page.getByRole("button", { name: "Save" }).click();
+      await page.getByRole("button", { name: "Edit sales owner" }).waitFor();
+      await expect.poll(async () => (await t.call("admin", "GET", `/v1/tenants/${tenant.id}`)).json().sales_owner).toBe("dana");
+
+      // Grant, then revoke, a product.
+      const entitlements = page.getByRole("region", { name: /Entitlements/ });
+      await entitlements.getByLabel("Product").selectOption("analytics");
+      await entitlements.getByRole("button", { name: "Grant" }).click();
+      const row = entitlements.getByRole("row", { name: /analytics/ });
+      await row.getByText("active").waitFor();
+      await expect
+        .poll(async () => (await t.call("admin", "GET", `/v1/entitlements?tenant_id=${tenant.id}`)).json().entitlements)
+        .toEqual([expect.objectContaining({ product: "analytics", status: "active" })]);
+      await expectNoSeriousA11yViolations(page, "tenant");
+      // Times in the viewer's zone, UTC on hover.
+      expect(await page.locator("time").first().getAttribute("title")).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+
+      // A key: plaintext once, it verifies, it is gone after a reload, then revoked it is refused.
+      const keys = page.getByRole("region", { name: /API keys/ });
+      await keys.getByRole("button", { name: "New key" }).click();
+      await keys.getByLabel("Name").fill("checkout");
+      await keys.getByLabel("Product").selectOption("analytics");
+      await keys.getByLabel("Scopes").fill("read, write");
+      await keys.getByRole("button", { name: "Create" }).click();
+      const plaintextField = page.getByLabel("New key", { exact: true });
+      await plaintextField.waitFor();
+      const plaintext = await plaintextField.inputValue();
+      expect(plaintext).toMatch(/^bp_[A-Za-z0-9_-]{22}$/);
+      expect(await plaintextField.getAttribute("readonly")).not.toBeNull();
+      await keys.getByRole("button", { name: "Copy" }).waitFor();
+      await shot(page, "tenant", true);
+      const verify = async () =>
+        (await t.call("service", "POST", "/v1/internal/api-keys/verify", { key: plaintext, product: "analytics", scope: "write" })).json();
+      expect(await verify()).toMatchObject({ valid: true, tenant_id: tenant.id, scopes: ["read", "write"] });
+
+      await page.reload();
+      await page.getByRole("heading", { level: 1, name: "Globex Console" }).waitFor();
+      await keys.getByRole("cell", { name: "checkout", exact: true }).waitFor();
+      expect(await page.getByLabel("New key", { exact: true }).count()).toBe(0);
+      expect(await page.content()).not.toContain(plaintext);
+
+      await keys
+        .getByRole("row", { name: /checkout/ })
+        .getByRole("button", { name: "Revoke" })
+        .click();
+      const dialog = page.getByRole("dialog");
+      await dialog.getByRole("button", { name: "Confirm" }).click();
+      await keys.getByText("revoked").waitFor();
+      expect(await verify()).toEqual({ valid: false, reason: "revoked" });
+
+      // A second product, granted then revoked.
+      await entitlements.getByLabel("Product").selectOption("billing");
+      await entitlements.getByRole("button", { name: "Grant" }).click();
+      const billing = entitlements.getByRole("row", { name: /billing/ });
+      await billing.getByText("active").waitFor();
+      await billing.getByRole("button", { name: "Revoke" }).click();
+      await billing.getByText("cancelled").waitFor();
+
+      // Lifecycle: Activate, then Cancel tenant through the in-page dialog.
+      await page.getByRole("button", { name: "Activate" }).click();
+      await expect.poll(() => page.getByLabel("Status", { exact: true }).textContent()).toBe("active");
+      await page.getByRole("button", { name: "Cancel tenant" }).click();
+      await dialog.waitFor();
+      await expectNoSeriousA11yViolations(page, "cancel dialog");
+      await dialog.getByRole("button", { name: "Confirm" }).click();
+      await expect.poll(() => page.getByLabel("Status", { exact: true }).textContent()).toBe("cancelled");
+      expect((await t.call("admin", "GET", `/v1/tenants/${tenant.id}`)).json().status).toBe("cancelled");
+      expect(await page.getByRole("button", { name: "Cancel tenant" }).count()).toBe(0);
+
+      // The tenant's own trail shows what just happened.
+      const trail = page.getByRole("region", { name: "Audit trail" });
+      for (const action of [
+        "tenant.created",
+        "entitlement.granted",
+        "api_key.created",
+        "api_key.revoked",
+        "tenant.activated",
+        "tenant.cancelled",
+      ]) {
+        await trail.getByRole("cell", { name: action, exact: true }).first().waitFor();
+      }
+    },
+    SLOW,
+  );
+
+  it(
+    "finds tenants by search and filters, and pages with Load more",
+    async () => {
+      const { page } = admin;
+      const tag = uniqueSlug("find");
+      // More than a page (50) of tenants, so that paging has something to do.
+      while ((await t.call("admin", "GET", "/v1/tenants?limit=200")).json().tenants.length <= 55) {
+        await createTenant("Filler");
+      }
+      for (let i = 0; i < 3; i++)
+        await t.call("admin", "POST", "/v1/tenants", {
+          slug: `${tag}-${i}`,
+          name: `Findable ${tag} ${i}`,
+          plan: i === 0 ? "enterprise" : "starter",
+        });
+      await page.getByRole("link", { name: "Tenants" }).click();
+      await page.getByLabel("Search").fill(tag);
+      await page.getByRole("link", { name: `Findable ${tag} 2` }).waitFor();
+      await expect.poll(() => page.getByRole("link", { name: new RegExp(`Findable ${tag}`) }).count()).toBe(3);
+      await page.getByLabel("Filter by plan").selectOption("enterprise");
+      await expect.poll(() => page.getByRole("link", { name: new RegExp(`Findable ${tag}`) }).count()).toBe(1);
+      await page.getByLabel("Filter by status").selectOption("active");
+      await page.getByText("No tenants match.").waitFor();
+      await page.getByLabel("Filter by status").selectOption("");
+      await page.getByLabel("Filter by plan").selectOption("");
+      await page.getByLabel("Search").fill("");
+      await page.getByRole("button", { name: "Load more" }).click();
+      await expect.poll(() => page.getByRole("table").getByRole("row").count()).toBeGreaterThan(51);
+      await expectNoSeriousA11yViolations(page, "tenants");
+      await shot(page, "tenants");
+    },
+    SLOW,
+  );
+
+  it(
+    "filters the audit log as the fields change, and the live tail shows new events",
+    async () => {
+      const { page } = admin;
+      const tenant = await createTenant("Audited");
+      await t.call("admin", "POST", `/v1/tenants/${tenant.id}/activate`);
+      await page.getByRole("link", { name: "Audit" }).click();
+      await page.getByRole("heading", { level: 1, name: "Audit" }).waitFor();
+      await page.getByLabel("Tenant", { exact: true }).fill(tenant.slug);
+      const table = page.getByRole("table");
+      // A header row and this tenant's two events, once the filter applies.
+      await expect.poll(() => table.getByRole("row").count()).toBe(3);
+      await table.getByRole("cell", { name: "tenant.activated", exact: true }).waitFor();
+      await page.getByLabel("Action").fill("tenant.created");
+      await expect.poll(() => table.getByRole("row").count()).toBe(2);
+      await page.getByLabel("Actor").fill("nobody-at-all");
+      await page.getByText("No events match.").waitFor();
+      await page.getByLabel("Actor").fill("");
+      await page.getByLabel("Action").fill("");
+      await expect.poll(() => table.getByRole("row").count()).toBe(3);
+
+      await page.getByLabel("Live").check();
+      const posted = await t.call("service", "POST", "/v1/audit", {
+        action: "support.ticket_opened",
+        tenant_id: tenant.id,
+        actor_id: "sam",
+      });
+      expect(posted.statusCode).toBe(201);
+      await table.getByRole("cell", { name: "support.ticket_opened" }).waitFor({ timeout: 15_000 });
+      expect(await table.getByRole("cell", { name: "support.ticket_opened" }).count()).toBe(1);
+      await page.getByLabel("Live").uncheck();
+      await expectNoSeriousA11yViolations(page, "audit");
+      await shot(page, "audit");
+
+      // An unknown slug says so, with the request id.
+      await page.getByLabel("Tenant", { exact: true }).fill("no-such-tenant-here");
+      await page.getByRole("alert").getByText('no tenant "no-such-tenant-here"').waitFor();
+    },
+    SLOW,
+  );
+
+  it(
+    "shows catalog, webhooks (absent on this registry) and status, each without serious axe violations; deep links load",
+    async () => {
+      const { page } = admin;
+      await page.getByRole("link", { name: "Catalog" }).click();
+      await page.getByRole("cell", { name: "analytics", exact: true }).waitFor();
+      await expectNoSeriousA11yViolations(page, "catalog");
+      await shot(page, "catalog");
+
+      await page.getByRole("link", { name: "Webhooks" }).click();
+      await page.getByText("webhooks are not available on this registry").waitFor();
+      await expectNoSeriousA11yViolations(page, "webhooks");
+
+      await page.getByRole("link", { name: "Status" }).click();
+      await page.getByText("ready", { exact: true }).waitFor();
+      await page.getByText("HTTP requests served").waitFor();
+      await expectNoSeriousA11yViolations(page, "status");
+      await shot(page, "status");
+
+      // A deep link in a fresh load of the same tab keeps the session and opens that screen.
+      const response = await page.goto(`${base}/console/audit`);
+      expect(response?.headers()["content-security-policy"]).toBe(CONSOLE_CSP);
+      await page.getByRole("heading", { level: 1, name: "Audit" }).waitFor();
+      expect(cspViolations).toEqual([]);
+    },
+    SLOW,
+  );
+
+  it(
+    "an auditor sees every screen and no control that changes anything",
+    async () => {
+      const tenant = await createTenant("Read Only");
+      await t.call("admin", "POST", "/v1/entitlements", { tenant_id: tenant.id, product: "analytics", status: "active" });
+      await t.call("admin", "POST", "/v1/api-keys", { tenant_id: tenant.id, name: "ro-key" });
+      const { context, page } = await open();
+      await signIn(page, t.tokens.auditor);
+      await page.getByRole("heading", { level: 1, name: "Tenants" }).waitFor();
+      expect(await page.getByRole("button", { name: "New tenant" }).count()).toBe(0);
+      await expectNoSeriousA11yViolations(page, "tenants (auditor)");
+
+      await page.goto(`${base}/console/tenants/${tenant.id}`);
+      await page.getByRole("heading", { level: 1, name: "Read Only" }).waitFor();
+      await page.getByRole("cell", { name: "ro-key", exact: true }).waitFor();
+      await page
+        .getByRole("region", { name: /Entitlements/ })
+        .getByRole("cell", { name: "analytics", exact: true })
+        .waitFor();
+      await page.getByRole("region", { name: "Audit trail" }).getByRole("cell", { name: "tenant.created", exact: true }).waitFor();
+      // Only navigation and Sign out: nothing that changes the registry.
+      const buttons = await page.getByRole("button").allTextContents();
+      expect(buttons).toEqual(["Sign out"]);
+      expect(await page.getByRole("combobox").count()).toBe(0);
+      await expectNoSeriousA11yViolations(page, "tenant (auditor)");
+      for (const screen of ["audit", "catalog", "webhooks", "status"]) {
+        await page.getByRole("link", { name: screen[0]?.toUpperCase() + screen.slice(1) }).click();
+        await page
+          .getByRole("heading", { level: 1 })
+          .filter({ hasText: new RegExp(screen, "i") })
+          .waitFor();
+        await expectNoSeriousA11yViolations(page, `${screen} (auditor)`);
+      }
+      await context.close();
+    },
+    SLOW,
+  );
+
+  it(
+    "works from the keyboard alone",
+    async () => {
+      const { context, page } = await open();
+      await page.goto(`${base}/console/`);
+      await page.getByLabel("Token").waitFor();
+      await page.keyboard.press("Tab");
+      expect(await page.evaluate<string | undefined>("document.activeElement?.id")).toBe("token");
+      await page.keyboard.type(t.tokens.admin);
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { level: 1, name: "Tenants" }).waitFor();
+      // Focus lands on the screen's heading; Shift+Tab goes back up to the navigation, Enter follows a link.
+      expect(await page.evaluate<string | undefined>("document.activeElement?.tagName")).toBe("H1");
+      let focused = "";
+      for (let i = 0; i < 10 && focused !== "Audit"; i++) {
+        await page.keyboard.press("Shift+Tab");
+        focused = await page.evaluate<string>('document.activeElement?.textContent ?? ""');
+      }
+      expect(focused).toBe("Audit");
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { level: 1, name: "Audit" }).waitFor();
+      await context.close();
+    },
+    SLOW,
+  );
+
+  it(
+    "fits a 390×844 phone without horizontal scrolling on every screen",
+    async () => {
+      const tenant = await createTenant("A tenant with a rather long name for a small phone screen");
+      await t.call("admin", "POST", "/v1/api-keys", { tenant_id: tenant.id, name: "mobile-key", scopes: ["read", "write", "admin"] });
+      const { context, page } = await open({ width: 390, height: 844 });
+      await signIn(page, t.tokens.admin);
+      await page.getByRole("heading", { level: 1, name: "Tenants" }).waitFor();
+      await page.getByRole("button", { name: "Load more" }).waitFor();
+      await expectNoHorizontalScroll(page, "tenants");
+      await shot(page, "mobile-tenants");
+      for (const [path, heading] of [
+        [`tenants/${tenant.id}`, tenant.name],
+        ["audit", "Audit"],
+        ["catalog", "Catalog"],
+        ["webhooks", "Webhooks"],
+        ["status", "Status"],
+      ] as const) {
+        await page.goto(`${base}/console/${path}`);
+        await page.getByRole("heading", { level: 1, name: heading }).waitFor();
+        await page.waitForLoadState("networkidle");
+        await expectNoHorizontalScroll(page, path);
+      }
+      await context.close();
+    },
+    SLOW,
+  );
+
+  it("keeps the built JS and CSS within 200 KB gzipped, and loads fast", async () => {
+    const sizes = bundleSizes();
+    const total = sizes.reduce((n, s) => n + s.gzip, 0);
+    console.info(`console bundle: ${sizes.map((s) => `${s.file} ${s.raw} B (${s.gzip} B gzipped)`).join(", ")}; total ${total} B gzipped`);
+    expect(total).toBeLessThanOrEqual(200 * 1024);
+
+    const { context, page } = await open();
+    await page.goto(`${base}/console/`);
+    await page.getByLabel("Token").waitFor();
+    // Navigation Timing of the first load, in the page (a string: this file is compiled without the DOM library).
+    const timing = await page.evaluate<{ domContentLoaded: number; load: number }>(`(() => {
+      const [nav] = performance.getEntriesByType("navigation");
+      return { domContentLoaded: nav ? nav.domContentLoadedEventEnd : -1, load: nav ? nav.loadEventEnd : -1 };
+    })()`);
+    console.info(
+      `console first load (cold cache, loopback): DOMContentLoaded ${timing.domContentLoaded.toFixed(0)} ms, load ${timing.load.toFixed(0)} ms`,
+    );
+    expect(timing.load).toBeGreaterThan(0);
+    await context.close();
+  });
+});
