@@ -1,12 +1,15 @@
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import Fastify from "fastify";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONSOLE_CSP } from "../../src/http/console.js";
+import { CONSOLE_CSP, consoleRoutes } from "../../src/http/console.js";
+import type { App } from "../../src/http/types.js";
 import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
 import {
   bundleSizes,
   CHROMIUM,
+  CONSOLE_DIST,
   ensureConsoleBuilt,
   expectNoHorizontalScroll,
   expectNoSeriousA11yViolations,
@@ -413,6 +416,65 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
         await expectNoHorizontalScroll(page, path);
       }
       await context.close();
+    },
+    SLOW,
+  );
+
+  it(
+    "lists webhook endpoints and their deliveries and retries one, against a registry that has the webhook API",
+    async () => {
+      // This registry has no webhook API yet: a stand-in serves SPEC's shapes next to the real console files.
+      const endpoint = {
+        id: "0b8f5c1e-3d4a-4f6b-9c2d-7e8f9a0b1c2d",
+        url: "https://hooks.example.com/registry",
+        events: ["tenant.*"],
+        description: "CRM sync",
+        enabled: true,
+        created_at: "2026-11-01T09:00:00.000Z",
+        updated_at: "2026-11-01T09:00:00.000Z",
+      };
+      const delivery = {
+        id: "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+        event_id: "1042",
+        event_type: "tenant.cancelled",
+        status: "failed",
+        attempts: 3,
+        last_status_code: 502,
+        last_error: null,
+        next_attempt_at: "2026-11-01T09:05:00.000Z",
+        created_at: "2026-11-01T09:00:00.000Z",
+        delivered_at: null,
+      };
+      const retried: string[] = [];
+      const stand = Fastify() as unknown as App;
+      await stand.register(consoleRoutes, { root: CONSOLE_DIST });
+      stand.get("/v1/me", async () => ({ name: "ops", role: "admin" }));
+      stand.get("/v1/tenants", async () => ({ tenants: [], next_cursor: null }));
+      stand.get("/v1/webhooks", async () => ({ webhooks: [endpoint] }));
+      stand.get("/v1/webhooks/:id/deliveries", async () => ({ deliveries: [delivery], next_cursor: null }));
+      stand.post<{ Params: { id: string; delivery: string } }>("/v1/webhooks/:id/deliveries/:delivery/retry", async (req, reply) => {
+        retried.push(`${req.params.id}/${req.params.delivery}`);
+        return reply.code(202).send();
+      });
+      const url = await stand.listen({ host: "127.0.0.1", port: 0 });
+      try {
+        const { context, page } = await open();
+        await page.goto(`${url}/console/`);
+        await page.getByLabel("Token").fill("stand-in");
+        await page.getByRole("button", { name: "Sign in" }).click();
+        await page.getByRole("link", { name: "Webhooks" }).click();
+        const card = page.getByRole("region", { name: endpoint.url });
+        await card.getByText("CRM sync").waitFor();
+        await card.getByRole("button", { name: "Show deliveries" }).click();
+        await card.getByRole("cell", { name: "tenant.cancelled #1042" }).waitFor();
+        await expectNoSeriousA11yViolations(page, "webhooks");
+        await shot(page, "webhooks");
+        await card.getByRole("button", { name: "Retry" }).click();
+        await expect.poll(() => retried).toEqual([`${endpoint.id}/${delivery.id}`]);
+        await context.close();
+      } finally {
+        await stand.close();
+      }
     },
     SLOW,
   );
