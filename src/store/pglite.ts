@@ -1,4 +1,7 @@
-import { chmodSync, mkdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import { PGlite, types } from "@electric-sql/pglite";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import type { Db, Queryable, Row } from "./db.js";
@@ -59,18 +62,55 @@ function prepareDataDir(dir: string): void {
   }
 }
 
-/** Open the embedded store; with a data dir, only if no other process holds it (data-dir-lock.ts). */
+/**
+ * Memory settings for the embedded engine (docs/shipping.md has the
+ * figures). PostgreSQL's default 128 MB of shared buffers lives inside
+ * PGlite's WebAssembly memory, which never shrinks; a registry's working set
+ * is a few MB, so 16 MB holds it with room to spare.
+ */
+const MEMORY_PARAMS = ["-c", "shared_buffers=16MB", "-c", "maintenance_work_mem=16MB"];
+
+/**
+ * initdb grows the WebAssembly memory to ~600 MB, and a process keeps it
+ * after initdb is done. Creating a new data directory in a short-lived child
+ * process leaves the server holding only what reopening it costs.
+ */
+async function initDataDir(dataDir: string): Promise<void> {
+  const pglite = pathToFileURL(createRequire(import.meta.url).resolve("@electric-sql/pglite")).href;
+  const code = `const { PGlite } = await import(${JSON.stringify(pglite)}); await (await PGlite.create({ dataDir: process.env.PGLITE_INIT_DIR })).close();`;
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", code], {
+      env: { ...process.env, PGLITE_INIT_DIR: dataDir },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`creating the embedded database in ${dataDir} failed: ${stderr}`)),
+    );
+  });
+}
+
+/**
+ * Open the embedded store; with a data dir, only if no other process holds
+ * it (data-dir-lock.ts). A new data dir is created under the lock.
+ */
 export async function openPglite(opts: PgliteOptions): Promise<PgliteDb> {
   let lock: DataDirLock | undefined;
-  if (opts.dataDir) {
-    prepareDataDir(opts.dataDir);
-    lock = await lockDataDir(opts.dataDir);
-  }
   let pglite: PGlite;
   try {
+    if (opts.dataDir) {
+      prepareDataDir(opts.dataDir);
+      lock = await lockDataDir(opts.dataDir);
+      if (!opts.loadDataDir && !existsSync(`${opts.dataDir}/PG_VERSION`)) await initDataDir(opts.dataDir);
+    }
     pglite = await PGlite.create({
       ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
       ...(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {}),
+      startParams: [...PGlite.defaultStartParams, ...MEMORY_PARAMS],
       parsers,
     });
   } catch (err) {
