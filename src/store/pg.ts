@@ -28,7 +28,7 @@ export interface PgOptions {
   /** The most a request waits for a connection plus its statements (DATABASE_TIMEOUT_MS). */
   timeoutMs: number;
   onError: (err: Error) => void;
-  /** How often the LISTEN connection sends itself a heartbeat (default 200 ms). */
+  /** How often the LISTEN connection checks its heartbeat and sends the next one once the last is back (default 100 ms). */
   heartbeatMs?: number;
   /** A heartbeat not back within this long counts as a lost channel (default 750 ms). */
   heartbeatDeadlineMs?: number;
@@ -184,8 +184,9 @@ const HEARTBEAT = "heartbeat:";
 
 /**
  * A dedicated connection for LISTEN, proved alive continuously: every
- * `heartbeatMs` it NOTIFYs itself on its own channel, and a heartbeat that
- * is not back within `heartbeatDeadlineMs` means the channel is lost — a
+ * `heartbeatMs` (once the previous one is back) it NOTIFYs itself on its
+ * own channel, and a heartbeat that is not back within
+ * `heartbeatDeadlineMs` of its sending means the channel is lost — a
  * socket that went silent (a NAT or firewall dropping an idle flow, a
  * failover) shows no error and no close, so only a round trip proves it.
  * When lost, `onReset(false)` tells the subscriber that notifications may
@@ -202,6 +203,8 @@ class PgListener {
   private inFlight = false;
   /** performance.now() of the last heartbeat that came back (or of the connect). */
   private lastHeard = 0;
+  /** performance.now() when the heartbeat now awaited was sent; null when none is awaited. */
+  private awaitedSince: number | null = null;
   private readonly heartbeatMs: number;
   private readonly deadlineMs: number;
 
@@ -211,7 +214,7 @@ class PgListener {
     private readonly onMessage: (payload: string) => void,
     private readonly onReset: (listening: boolean) => void,
   ) {
-    this.heartbeatMs = opts.heartbeatMs ?? 200;
+    this.heartbeatMs = opts.heartbeatMs ?? 100;
     this.deadlineMs = opts.heartbeatDeadlineMs ?? 750;
   }
 
@@ -245,7 +248,10 @@ class PgListener {
       if (n.channel !== this.channel) return;
       const payload = n.payload ?? "";
       if (payload.startsWith(HEARTBEAT)) {
-        if (client === this.client && payload.startsWith(`${HEARTBEAT}${this.id}:`)) this.lastHeard = performance.now();
+        if (client === this.client && payload.startsWith(`${HEARTBEAT}${this.id}:`)) {
+          this.lastHeard = performance.now();
+          this.awaitedSince = null;
+        }
         return;
       }
       this.onMessage(payload);
@@ -265,6 +271,7 @@ class PgListener {
     }
     this.client = client;
     this.lastHeard = performance.now();
+    this.awaitedSince = null;
     this.inFlight = false;
     this.beat = setInterval(() => this.tick(client), this.heartbeatMs);
     this.beat.unref();
@@ -272,19 +279,22 @@ class PgListener {
     this.onReset(true);
   }
 
+  /** A heartbeat not back within the deadline of its sending means the channel is lost. */
   private tick(client: pg.Client): void {
     if (client !== this.client) return;
-    if (performance.now() - this.lastHeard > this.deadlineMs) {
+    const late = () => this.awaitedSince !== null && performance.now() - this.awaitedSince > this.deadlineMs;
+    if (late()) {
       // A timer can fire late after the event loop was busy, with the answer already in the socket: read I/O first.
       setImmediate(() => {
-        if (client === this.client && performance.now() - this.lastHeard > this.deadlineMs) {
-          this.lost(client, new Error(`no heartbeat on the LISTEN connection for ${this.deadlineMs} ms`));
+        if (client === this.client && late()) {
+          this.lost(client, new Error(`a heartbeat on the LISTEN connection was not back within ${this.deadlineMs} ms`));
         }
       });
       return;
     }
-    if (this.inFlight) return;
+    if (this.awaitedSince !== null || this.inFlight) return;
     this.inFlight = true;
+    this.awaitedSince = performance.now();
     client
       .query("SELECT pg_notify($1, $2)", [this.channel, `${HEARTBEAT}${this.id}:${this.seq++}`])
       .catch(() => {})
