@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import pg from "pg";
 import type { ChannelStatus, Db, Queryable, Row } from "./db.js";
 import { translateDbError } from "./errors.js";
-import { LocalChannels, PendingNotes } from "./local-channels.js";
+import { type OwnNote, OwnNotes } from "./local-channels.js";
 
 // int8 stays a string (pg's default); say so explicitly so both adapters agree.
 const INT8 = 20;
@@ -53,13 +53,18 @@ function destroy(client: pg.Client | pg.PoolClient): void {
   (client as unknown as { connection?: { stream?: Socket } }).connection?.stream?.destroy();
 }
 
+/** The notifications a transaction sent, each with the listener expecting it. */
+type TxNotes = { listener: PgListener; own: OwnNote; payload: string }[];
+
+const pidOf = (client: pg.PoolClient) => (client as unknown as { processID: number }).processID;
+
 /** Statements on one checked-out client, each bounded by what is left of the caller's deadline. */
 function onClient(
   client: pg.PoolClient,
   state: ClientState,
   deadline: number,
-  notes: PendingNotes | null,
-  local: LocalChannels,
+  notes: TxNotes | null,
+  listeners: ReadonlySet<PgListener>,
 ): Required<Queryable> {
   const run = async (text: string, values?: readonly unknown[]) => {
     try {
@@ -79,9 +84,23 @@ function onClient(
       await run(sql);
     },
     async notify(channel, payload) {
+      const mine = [...listeners].filter((l) => l.channel === channel);
+      if (!notes) {
+        // Autocommit: committed once it returns. Expect the copy first, so an early one is recognised.
+        const expected = mine.map((listener) => ({ listener, own: listener.own.expect(pidOf(client), payload) }));
+        try {
+          await run("SELECT pg_notify($1, $2)", [channel, payload]);
+        } catch (err) {
+          for (const e of expected) e.listener.own.forget(e.own);
+          throw err;
+        }
+        for (const e of expected) e.listener.own.committed(e.own, payload);
+        return;
+      }
+      // PostgreSQL folds identical notifications of one transaction into one; so does this.
+      const fresh = mine.filter((l) => !notes.some((n) => n.listener === l && n.payload === payload));
+      for (const listener of fresh) notes.push({ listener, own: listener.own.expect(pidOf(client), payload), payload });
       await run("SELECT pg_notify($1, $2)", [channel, payload]);
-      if (notes) notes.add(channel, payload);
-      else local.deliver(channel, payload);
     },
   };
 }
@@ -102,7 +121,6 @@ export function openPg(opts: PgOptions): Db {
   // An idle client losing its connection must not crash the process.
   pool.on("error", opts.onError);
   const listeners = new Set<PgListener>();
-  const local = new LocalChannels();
 
   /**
    * One deadline for the whole unit: waiting for a connection and every
@@ -111,7 +129,7 @@ export function openPg(opts: PgOptions): Db {
    * than returned to the pool, and gets no ROLLBACK: that would wait again.
    */
   async function withClient<T>(
-    fn: (q: Required<Queryable>, state: ClientState, notes: PendingNotes | null) => Promise<T>,
+    fn: (q: Required<Queryable>, state: ClientState, notes: TxNotes | null) => Promise<T>,
     inTx = false,
   ): Promise<T> {
     const deadline = performance.now() + opts.timeoutMs;
@@ -128,9 +146,9 @@ export function openPg(opts: PgOptions): Db {
       opts.onError(err);
     };
     client.on("error", onError);
-    const notes = inTx ? new PendingNotes(local) : null;
+    const notes: TxNotes | null = inTx ? [] : null;
     try {
-      return await fn(onClient(client, state, deadline, notes, local), state, notes);
+      return await fn(onClient(client, state, deadline, notes, listeners), state, notes);
     } finally {
       client.off("error", onError);
       if (state.broken) destroy(client);
@@ -151,21 +169,20 @@ export function openPg(opts: PgOptions): Db {
           out = await fn(q);
           await q.exec("COMMIT");
         } catch (err) {
+          for (const n of notes ?? []) n.listener.own.forget(n.own);
           // A statement failed on a live connection: roll back. A dead one gets no ROLLBACK (it would wait
           // again); withClient destroys it.
           if (!state.broken) await q.exec("ROLLBACK").catch(() => {});
           throw err;
         }
-        notes?.committed();
+        for (const n of notes ?? []) n.listener.own.committed(n.own, n.payload);
         return out;
       }, true),
     async listen(channel, onMessage, onReset) {
       const l = new PgListener(opts, channel, onMessage, onReset);
-      const off = local.add(channel, onMessage);
       listeners.add(l);
       await l.start();
       return async () => {
-        off();
         listeners.delete(l);
         await l.stop();
       };
@@ -208,12 +225,16 @@ class PgListener {
   private readonly heartbeatMs: number;
   private readonly deadlineMs: number;
 
+  /** This instance's own notifications on the channel, delivered once whichever path is first. */
+  readonly own: OwnNotes;
+
   constructor(
     private readonly opts: PgOptions,
-    private readonly channel: string,
-    private readonly onMessage: (payload: string) => void,
+    readonly channel: string,
+    onMessage: (payload: string) => void,
     private readonly onReset: (listening: boolean) => void,
   ) {
+    this.own = new OwnNotes(onMessage);
     this.heartbeatMs = opts.heartbeatMs ?? 100;
     this.deadlineMs = opts.heartbeatDeadlineMs ?? 750;
   }
@@ -254,7 +275,7 @@ class PgListener {
         }
         return;
       }
-      this.onMessage(payload);
+      this.own.fromDb(n.processId, payload);
     });
     client.on("error", (err) => this.lost(client, err));
     client.on("end", () => this.lost(client));
@@ -310,6 +331,7 @@ class PgListener {
     this.beat = null;
     if (err) this.opts.onError(err);
     destroy(client);
+    this.own.clear();
     this.onReset(false);
     if (!this.stopped) this.scheduleReconnect(250);
   }
