@@ -50,14 +50,22 @@ async function sql(url: string, text: string, values: unknown[] = []): Promise<v
   }
 }
 
+/** Setup calls; a 503 (the hashing threads busy on a loaded machine) is retried after its Retry-After, as a client would. */
 async function api(server: Spawned, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as Record<string, unknown>;
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+    if (res.status === 503 && attempt < 10) {
+      await res.text();
+      await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get("retry-after") ?? 1)));
+      continue;
+    }
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as Record<string, unknown>;
+  }
 }
 
 /** argon2id t=1 m=64MiB p=4 straight from the binding, as many in flight as there are CPUs. */

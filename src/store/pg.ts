@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import pg from "pg";
 import type { ChannelStatus, Db, Queryable, Row } from "./db.js";
 import { translateDbError } from "./errors.js";
-import { LocalChannels, PendingNotes } from "./local-channels.js";
+import { type OwnNote, OwnNotes } from "./local-channels.js";
 
 // int8 stays a string (pg's default); say so explicitly so both adapters agree.
 const INT8 = 20;
@@ -32,7 +32,7 @@ export interface PgOptions {
   /** How long a statement waits for a lock (lock_timeout); unset: the server's setting. */
   lockTimeoutMs?: number;
   onError: (err: Error) => void;
-  /** How often the LISTEN connection sends itself a heartbeat (default 200 ms). */
+  /** How often the LISTEN connection checks its heartbeat and sends the next one once the last is back (default 100 ms). */
   heartbeatMs?: number;
   /** A heartbeat not back within this long counts as a lost channel (default 750 ms). */
   heartbeatDeadlineMs?: number;
@@ -58,13 +58,18 @@ function destroy(client: pg.Client | pg.PoolClient): void {
   (client as unknown as { connection?: { stream?: Socket } }).connection?.stream?.destroy();
 }
 
+/** The notifications a transaction sent, each with the listener expecting it. */
+type TxNotes = { listener: PgListener; own: OwnNote; payload: string }[];
+
+const pidOf = (client: pg.PoolClient) => (client as unknown as { processID: number }).processID;
+
 /** Statements on one checked-out client, each bounded by what is left of the caller's deadline. */
 function onClient(
   client: pg.PoolClient,
   state: ClientState,
   deadline: number,
-  notes: PendingNotes | null,
-  local: LocalChannels,
+  notes: TxNotes | null,
+  listeners: ReadonlySet<PgListener>,
 ): Required<Queryable> {
   const run = async (text: string, values?: readonly unknown[]) => {
     try {
@@ -84,9 +89,23 @@ function onClient(
       await run(sql);
     },
     async notify(channel, payload) {
+      const mine = [...listeners].filter((l) => l.channel === channel);
+      if (!notes) {
+        // Autocommit: committed once it returns. Expect the copy first, so an early one is recognised.
+        const expected = mine.map((listener) => ({ listener, own: listener.own.expect(pidOf(client), payload) }));
+        try {
+          await run("SELECT pg_notify($1, $2)", [channel, payload]);
+        } catch (err) {
+          for (const e of expected) e.listener.own.forget(e.own);
+          throw err;
+        }
+        for (const e of expected) e.listener.own.committed(e.own, payload);
+        return;
+      }
+      // PostgreSQL folds identical notifications of one transaction into one; so does this.
+      const fresh = mine.filter((l) => !notes.some((n) => n.listener === l && n.payload === payload));
+      for (const listener of fresh) notes.push({ listener, own: listener.own.expect(pidOf(client), payload), payload });
       await run("SELECT pg_notify($1, $2)", [channel, payload]);
-      if (notes) notes.add(channel, payload);
-      else local.deliver(channel, payload);
     },
   };
 }
@@ -109,7 +128,6 @@ export function openPg(opts: PgOptions): Db {
   // An idle client losing its connection must not crash the process.
   pool.on("error", opts.onError);
   const listeners = new Set<PgListener>();
-  const local = new LocalChannels();
 
   /**
    * One deadline for the whole unit: waiting for a connection and every
@@ -118,7 +136,7 @@ export function openPg(opts: PgOptions): Db {
    * than returned to the pool, and gets no ROLLBACK: that would wait again.
    */
   async function withClient<T>(
-    fn: (q: Required<Queryable>, state: ClientState, notes: PendingNotes | null) => Promise<T>,
+    fn: (q: Required<Queryable>, state: ClientState, notes: TxNotes | null) => Promise<T>,
     inTx = false,
   ): Promise<T> {
     const deadline = unitTimeoutMs === 0 ? Number.POSITIVE_INFINITY : performance.now() + unitTimeoutMs;
@@ -135,9 +153,9 @@ export function openPg(opts: PgOptions): Db {
       opts.onError(err);
     };
     client.on("error", onError);
-    const notes = inTx ? new PendingNotes(local) : null;
+    const notes: TxNotes | null = inTx ? [] : null;
     try {
-      return await fn(onClient(client, state, deadline, notes, local), state, notes);
+      return await fn(onClient(client, state, deadline, notes, listeners), state, notes);
     } finally {
       client.off("error", onError);
       if (state.broken) destroy(client);
@@ -158,21 +176,20 @@ export function openPg(opts: PgOptions): Db {
           out = await fn(q);
           await q.exec("COMMIT");
         } catch (err) {
+          for (const n of notes ?? []) n.listener.own.forget(n.own);
           // A statement failed on a live connection: roll back. A dead one gets no ROLLBACK (it would wait
           // again); withClient destroys it.
           if (!state.broken) await q.exec("ROLLBACK").catch(() => {});
           throw err;
         }
-        notes?.committed();
+        for (const n of notes ?? []) n.listener.own.committed(n.own, n.payload);
         return out;
       }, true),
     async listen(channel, onMessage, onReset) {
       const l = new PgListener(opts, channel, onMessage, onReset);
-      const off = local.add(channel, onMessage);
       listeners.add(l);
       await l.start();
       return async () => {
-        off();
         listeners.delete(l);
         await l.stop();
       };
@@ -191,8 +208,9 @@ const HEARTBEAT = "heartbeat:";
 
 /**
  * A dedicated connection for LISTEN, proved alive continuously: every
- * `heartbeatMs` it NOTIFYs itself on its own channel, and a heartbeat that
- * is not back within `heartbeatDeadlineMs` means the channel is lost — a
+ * `heartbeatMs` (once the previous one is back) it NOTIFYs itself on its
+ * own channel, and a heartbeat that is not back within
+ * `heartbeatDeadlineMs` of its sending means the channel is lost — a
  * socket that went silent (a NAT or firewall dropping an idle flow, a
  * failover) shows no error and no close, so only a round trip proves it.
  * When lost, `onReset(false)` tells the subscriber that notifications may
@@ -209,16 +227,22 @@ class PgListener {
   private inFlight = false;
   /** performance.now() of the last heartbeat that came back (or of the connect). */
   private lastHeard = 0;
+  /** performance.now() when the heartbeat now awaited was sent; null when none is awaited. */
+  private awaitedSince: number | null = null;
   private readonly heartbeatMs: number;
   private readonly deadlineMs: number;
 
+  /** This instance's own notifications on the channel, delivered once whichever path is first. */
+  readonly own: OwnNotes;
+
   constructor(
     private readonly opts: PgOptions,
-    private readonly channel: string,
-    private readonly onMessage: (payload: string) => void,
+    readonly channel: string,
+    onMessage: (payload: string) => void,
     private readonly onReset: (listening: boolean) => void,
   ) {
-    this.heartbeatMs = opts.heartbeatMs ?? 200;
+    this.own = new OwnNotes(onMessage);
+    this.heartbeatMs = opts.heartbeatMs ?? 100;
     this.deadlineMs = opts.heartbeatDeadlineMs ?? 750;
   }
 
@@ -252,10 +276,13 @@ class PgListener {
       if (n.channel !== this.channel) return;
       const payload = n.payload ?? "";
       if (payload.startsWith(HEARTBEAT)) {
-        if (client === this.client && payload.startsWith(`${HEARTBEAT}${this.id}:`)) this.lastHeard = performance.now();
+        if (client === this.client && payload.startsWith(`${HEARTBEAT}${this.id}:`)) {
+          this.lastHeard = performance.now();
+          this.awaitedSince = null;
+        }
         return;
       }
-      this.onMessage(payload);
+      this.own.fromDb(n.processId, payload);
     });
     client.on("error", (err) => this.lost(client, err));
     client.on("end", () => this.lost(client));
@@ -272,6 +299,7 @@ class PgListener {
     }
     this.client = client;
     this.lastHeard = performance.now();
+    this.awaitedSince = null;
     this.inFlight = false;
     this.beat = setInterval(() => this.tick(client), this.heartbeatMs);
     this.beat.unref();
@@ -279,19 +307,22 @@ class PgListener {
     this.onReset(true);
   }
 
+  /** A heartbeat not back within the deadline of its sending means the channel is lost. */
   private tick(client: pg.Client): void {
     if (client !== this.client) return;
-    if (performance.now() - this.lastHeard > this.deadlineMs) {
+    const late = () => this.awaitedSince !== null && performance.now() - this.awaitedSince > this.deadlineMs;
+    if (late()) {
       // A timer can fire late after the event loop was busy, with the answer already in the socket: read I/O first.
       setImmediate(() => {
-        if (client === this.client && performance.now() - this.lastHeard > this.deadlineMs) {
-          this.lost(client, new Error(`no heartbeat on the LISTEN connection for ${this.deadlineMs} ms`));
+        if (client === this.client && late()) {
+          this.lost(client, new Error(`a heartbeat on the LISTEN connection was not back within ${this.deadlineMs} ms`));
         }
       });
       return;
     }
-    if (this.inFlight) return;
+    if (this.awaitedSince !== null || this.inFlight) return;
     this.inFlight = true;
+    this.awaitedSince = performance.now();
     client
       .query("SELECT pg_notify($1, $2)", [this.channel, `${HEARTBEAT}${this.id}:${this.seq++}`])
       .catch(() => {})
@@ -307,6 +338,7 @@ class PgListener {
     this.beat = null;
     if (err) this.opts.onError(err);
     destroy(client);
+    this.own.clear();
     this.onReset(false);
     if (!this.stopped) this.scheduleReconnect(250);
   }

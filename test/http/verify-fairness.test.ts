@@ -67,16 +67,17 @@ describe.each(ENGINES)("one tenant's wrong-secret flood on %s", (engine) => {
     await Promise.all(floods);
 
     // The flood really pressed on the hashing threads: some of it was shed.
-    expect(flood["503"] ?? 0, JSON.stringify(flood)).toBeGreaterThan(0);
+    const busy = (r: string) => r.startsWith("503 ");
+    expect(Object.keys(flood).some(busy), JSON.stringify(flood)).toBe(true);
     expect(
-      Object.keys(flood).every((r) => r === "not_found" || r === "503"),
+      Object.keys(flood).every((r) => r === "not_found" || busy(r)),
       JSON.stringify(flood),
     ).toBe(true);
     const valid = answers.filter((a) => a === "valid").length;
     expect(valid / answers.length, JSON.stringify(answers)).toBeGreaterThanOrEqual(0.95);
     // Never a wrong answer: what is not valid is a 503 (retry), not not_found.
     expect(
-      answers.every((a) => a === "valid" || a === "503"),
+      answers.every((a) => a === "valid" || busy(a)),
       JSON.stringify(answers),
     ).toBe(true);
     expect(
