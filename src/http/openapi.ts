@@ -1,6 +1,7 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyInstance } from "fastify";
+import { conformDocument } from "./openapi-conformance.js";
 
 export const OPENAPI_INFO = {
   title: "tenant-registry",
@@ -35,6 +36,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       info: OPENAPI_INFO,
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
     },
+    transformObject: (doc) => ("openapiObject" in doc ? conformDocument(doc.openapiObject) : doc.swaggerObject),
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
     transform: ({ schema, url, route }) => {
       const roles = route.config?.roles;
