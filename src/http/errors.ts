@@ -1,5 +1,7 @@
+import type { Static } from "@sinclair/typebox";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, type ErrorCode, type FieldError } from "../domain/errors.js";
+import type { Problem } from "../schemas/common.js";
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_input: 400,
@@ -38,15 +40,8 @@ function codeFor(status: number): ErrorCode {
   return "invalid_input";
 }
 
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: ErrorCode;
-  request_id?: string;
-  errors?: FieldError[];
-}
+/** The problem document as the shared schema describes it (one source for the type and the OpenAPI document). */
+export type ProblemBody = Static<typeof Problem>;
 
 export function problem(status: number, code: ErrorCode, detail: string, errors?: FieldError[]): ProblemBody {
   return {
