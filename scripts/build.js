@@ -46,7 +46,9 @@ export function isStale() {
 function findVite() {
   try {
     // Vite's exports do not list its bin: find it beside its package.json.
-    return createRequire(import.meta.url).resolve("vite/package.json").replace(/package\.json$/, "bin/vite.js");
+    return createRequire(import.meta.url)
+      .resolve("vite/package.json")
+      .replace(/package\.json$/, "bin/vite.js");
   } catch {
     return null;
   }
@@ -68,7 +70,9 @@ export function build() {
   cpSync(`${ROOT}src/store/migrations`, `${DIST}store/migrations`, { recursive: true });
   const vite = findVite();
   if (!vite) throw new Error("Vite is not installed (production install?): install dev dependencies to build the console");
-  const res = spawnSync(process.execPath, [vite, "build", "--logLevel", "warn", "--config", `${ROOT}console/vite.config.ts`], { stdio: "inherit" });
+  const res = spawnSync(process.execPath, [vite, "build", "--logLevel", "warn", "--config", `${ROOT}console/vite.config.ts`], {
+    stdio: "inherit",
+  });
   if (res.status !== 0) throw new Error("vite build (the console) failed");
   writeFileSync(STAMP, `${new Date().toISOString()}\n`);
 }

@@ -11,7 +11,8 @@ describe("the server process, embedded default", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it("starts with no settings, prints a kept admin token once, serves acme, persists across restarts, stops cleanly on SIGTERM", async () => {
-    const first = await startServerProcess({ DATA_DIR: dataDir });
+    // A fresh data dir runs initdb, which can take a minute on a busy machine.
+    const first = await startServerProcess({ DATA_DIR: dataDir }, undefined, 120_000);
     const token = /Admin token \(generated\): (\S+)/.exec(first.stdout())?.[1];
     expect(token).toBeDefined();
     expect(statSync(join(dataDir, "admin-token")).mode & 0o777).toBe(0o600);
@@ -41,7 +42,7 @@ describe("the server process, embedded default", () => {
     expect(list.tenants).toHaveLength(1);
     expect(second.stdout()).not.toMatch(/"level":[45]0/);
     expect(await second.stop("SIGINT")).toBe(0);
-  }, 60_000);
+  }, 240_000);
 
   it("a bad setting stops the process with exit 2 and a message saying how to fix it", async () => {
     const res = await runCli(["serve"], { PORT: "http", DATA_DIR: dataDir });

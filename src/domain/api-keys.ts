@@ -8,7 +8,7 @@ import { type Actor, auditActor } from "./actor.js";
 import { AppError, conflict, notFound } from "./errors.js";
 import type { KeyHasher } from "./key-hash.js";
 import { type KeyMaterial, newKeyMaterial } from "./key-material.js";
-import type { Outcome } from "./tenants.js";
+import type { Outcome } from "./outcome.js";
 
 /** Prefixes are 48 random bits: a second collision in a row means something is wrong, not unlucky. */
 const MAX_DRAWS = 3;

@@ -16,7 +16,7 @@ import { productFind, type StoredProduct } from "../store/products.js";
 import { tenantFindById, tenantFindByIdForUpdate } from "../store/tenants.js";
 import { type Actor, auditActor } from "./actor.js";
 import { AppError, conflict, notFound } from "./errors.js";
-import type { Outcome } from "./tenants.js";
+import type { Outcome } from "./outcome.js";
 import { expireDueTrials } from "./trials.js";
 
 /** Statuses in which a request has nothing left to do. */

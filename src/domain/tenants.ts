@@ -6,12 +6,9 @@ import { TENANT_PATCHABLE, tenantFindByIdForUpdate, tenantInsert, tenantSetStatu
 import { type Actor, auditActor } from "./actor.js";
 import { moveOnTenantChange } from "./entitlements.js";
 import { AppError, conflict, notFound } from "./errors.js";
+import type { Outcome } from "./outcome.js";
 
-/** What an operation did: `changed` false means an idempotent no-op (no audit). */
-export interface Outcome<T> {
-  value: T;
-  changed: boolean;
-}
+export type { Outcome } from "./outcome.js";
 
 const target = (t: Tenant) => ({ tenant_id: t.id, target_type: "tenant", target_id: t.id });
 

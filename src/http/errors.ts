@@ -1,5 +1,7 @@
+import type { Static } from "@sinclair/typebox";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, type ErrorCode, type FieldError } from "../domain/errors.js";
+import { DATE_TIME_INPUT_PATTERN, type Problem } from "../schemas/common.js";
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_input: 400,
@@ -38,15 +40,8 @@ function codeFor(status: number): ErrorCode {
   return "invalid_input";
 }
 
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: ErrorCode;
-  request_id?: string;
-  errors?: FieldError[];
-}
+/** The problem document as the shared schema describes it (one source for the type and the OpenAPI document). */
+export type ProblemBody = Static<typeof Problem>;
 
 export function problem(status: number, code: ErrorCode, detail: string, errors?: FieldError[]): ProblemBody {
   return {
@@ -85,6 +80,8 @@ function validationErrors(context: string, errs: AjvError[]): FieldError[] {
       message = "is required";
     } else if (e.keyword === "enum" && Array.isArray(e.params.allowedValues)) {
       message = `must be one of: ${e.params.allowedValues.join(", ")}`;
+    } else if (e.keyword === "pattern" && e.params.pattern === DATE_TIME_INPUT_PATTERN) {
+      message = "must be an RFC 3339 date-time with a year from 0001 to 9999 and an offset within ±15:59";
     } else if (e.keyword === "const" || e.keyword === "anyOf") {
       message = "is not one of the allowed values";
     }

@@ -76,7 +76,8 @@ export function conformDocument<T>(document: T): T {
     for (const [method, op] of Object.entries(item)) {
       if (!METHODS.has(method)) continue;
       op.operationId ??= OPERATION_IDS[`${method.toUpperCase()} ${path}`];
-      const responses = (op.responses ??= {});
+      op.responses ??= {};
+      const responses = op.responses;
       for (const [status, response] of Object.entries(responses)) {
         if (Number(status) < 400 || !response.content) continue;
         const schema = Object.values(response.content)[0];

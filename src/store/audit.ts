@@ -1,31 +1,18 @@
 import type { AuditEvent } from "../schemas/audit.js";
 import type { Queryable } from "./db.js";
-import { iso } from "./rows.js";
+import { iso, type RowOf } from "./rows.js";
 
-export interface AuditInput {
-  tenant_id?: string | null;
-  product?: string | null;
-  actor_id: string;
-  action: string;
-  target_type?: string | null;
-  target_id?: string | null;
-  metadata?: Record<string, unknown>;
-  occurred_at?: string | null;
-}
+/**
+ * An event to store: the stored event's fields less those the database
+ * assigns (id, created_at); occurred_at defaults to created_at.
+ */
+export type AuditInput = Pick<AuditEvent, "actor_id" | "action"> &
+  Partial<Pick<AuditEvent, "tenant_id" | "product" | "target_type" | "target_id" | "metadata">> & {
+    occurred_at?: AuditEvent["occurred_at"] | null;
+  };
 
-interface AuditRow {
-  [k: string]: unknown;
-  id: string;
-  tenant_id: string | null;
-  product: string | null;
-  actor_id: string;
-  action: string;
-  target_type: string | null;
-  target_id: string | null;
-  metadata: Record<string, unknown>;
-  occurred_at: Date;
-  created_at: Date;
-}
+/** A row as the drivers return it: the event, with its times as Date. */
+type AuditRow = RowOf<AuditEvent, "occurred_at" | "created_at">;
 
 const COLUMNS = "id::text AS id, tenant_id, product, actor_id, action, target_type, target_id, metadata, occurred_at, created_at";
 

@@ -1,24 +1,8 @@
 import type { Tenant, TenantCreate, TenantPatch } from "../schemas/tenant.js";
 import type { Queryable } from "./db.js";
-import { iso, isoOrNull } from "./rows.js";
+import { iso, isoOrNull, type RowOf } from "./rows.js";
 
-interface TenantRow {
-  [k: string]: unknown;
-  id: string;
-  slug: string;
-  name: string;
-  plan: Tenant["plan"];
-  kind: Tenant["kind"];
-  status: Tenant["status"];
-  sales_owner: string | null;
-  erp_customer_id: string | null;
-  stripe_customer_id: string | null;
-  trial_ends_at: Date | null;
-  contract_start: Date | null;
-  contract_end: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
+type TenantRow = RowOf<Tenant, "trial_ends_at" | "contract_start" | "contract_end" | "created_at" | "updated_at">;
 
 const COLUMNS =
   "id, slug, name, plan, kind, status, sales_owner, erp_customer_id, stripe_customer_id, trial_ends_at, contract_start, contract_end, created_at, updated_at";

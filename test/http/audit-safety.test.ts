@@ -150,7 +150,12 @@ describe.each(ENGINES)("audit data safety on %s", (engine) => {
       "refuses occurred_at %s naming the field",
       async (occurred_at) => {
         const before = await count();
-        await refused(await t.call("service", "POST", "/v1/audit", { action: "time.off", occurred_at }), "body/occurred_at", before);
+        const res = await t.call("service", "POST", "/v1/audit", { action: "time.off", occurred_at });
+        await refused(res, "body/occurred_at", before);
+        expect(res.json().errors).toContainEqual({
+          field: "body/occurred_at",
+          message: "must be an RFC 3339 date-time with a year from 0001 to 9999 and an offset within ±15:59",
+        });
       },
     );
 
