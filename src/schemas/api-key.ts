@@ -1,4 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
+import { productKey } from "./catalog.js";
 import { Cursor, InputTimestamp, limitParam, NextCursor, Nullable, StringEnum, Timestamp, TrimmedText, Uuid } from "./common.js";
 
 // Glossary: an API key lets a tenant call the products. Products ask the
@@ -43,15 +44,7 @@ export const ApiKeyCreate = Type.Object(
   {
     tenant_id: Uuid,
     name: TrimmedText(200, "What the key is for, 1-200 chars after trimming (stored trimmed)."),
-    product: Type.Optional(
-      Nullable(
-        Type.String({
-          minLength: 1,
-          maxLength: 100,
-          description: "Restrict the key to one catalog product; null or absent: every product.",
-        }),
-      ),
-    ),
+    product: Type.Optional(Nullable(productKey("Restrict the key to one catalog product; null or absent: every product."))),
     scopes: Type.Optional(Type.Array(Scope, { maxItems: 50, uniqueItems: true, description: "At most 50, no duplicates." })),
     expires_at: Type.Optional(Nullable(InputTimestamp("When the key stops verifying; must lie in the future."))),
   },

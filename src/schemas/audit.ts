@@ -1,4 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
+import { ProductKey } from "./catalog.js";
 import { Cursor, InputTimestamp, limitParam, NextCursor, Nullable, Timestamp, Uuid } from "./common.js";
 
 // Glossary: an audit event records one thing that happened, to a tenant or
@@ -71,7 +72,6 @@ const ACTOR_ID = {
 };
 const ActorId = (description: string) => Type.String({ ...ACTOR_ID, description });
 const At = InputTimestamp;
-const ProductKey = Type.String({ minLength: 1, maxLength: 100, description: "A catalog product key." });
 const Label = (description: string) => Type.String({ minLength: 1, maxLength: 200, description });
 
 export const AuditEventCreate = Type.Object(

@@ -5,7 +5,9 @@ import { Nullable, Uuid } from "./common.js";
 // The catalog file lists the products on sale; the store keeps every product
 // ever listed, marking the ones that left the file as retired.
 
-const productKey = (description: string) => Type.String({ minLength: 2, maxLength: 63, pattern: "^[a-z][a-z0-9-]*[a-z0-9]$", description });
+/** The one rule for a product key, wherever one names a catalog product (the catalog file, entitlements, keys, audit). */
+export const productKey = (description: string) =>
+  Type.String({ minLength: 2, maxLength: 63, pattern: "^[a-z][a-z0-9-]*[a-z0-9]$", description });
 
 export const ProductKey = productKey("Product key: 2-63 chars of [a-z0-9-], starting with a letter, not ending with '-'.");
 

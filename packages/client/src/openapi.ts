@@ -1437,7 +1437,7 @@ export interface paths {
                 query?: {
                     /** @description A UUID. */
                     tenant_id?: string;
-                    /** @description A catalog product key. */
+                    /** @description Product key: 2-63 chars of [a-z0-9-], starting with a letter, not ending with '-'. */
                     product?: string;
                     /** @description Only events by this actor. */
                     actor_id?: string;
@@ -3762,7 +3762,7 @@ export interface operations {
             query?: {
                 /** @description A UUID. */
                 tenant_id?: string;
-                /** @description A catalog product key. */
+                /** @description Product key: 2-63 chars of [a-z0-9-], starting with a letter, not ending with '-'. */
                 product?: string;
                 /** @description Only events by this actor. */
                 actor_id?: string;
