@@ -4,7 +4,15 @@ import type { WebhookSettings } from "../config.js";
 import type { AuditEvent } from "../schemas/audit.js";
 import { auditFindByIds } from "../store/audit.js";
 import type { Db } from "../store/db.js";
-import { type AttemptOutcome, type Claimed, deliveriesPrune, deliveryClaim, deliveryComplete, dispatchBatch } from "../store/webhooks.js";
+import {
+  type AttemptOutcome,
+  type Claimed,
+  deliveriesPrune,
+  deliveryClaim,
+  deliveryComplete,
+  dispatchBatch,
+  webhookAnyEnabled,
+} from "../store/webhooks.js";
 import type { Log } from "./log.js";
 import type { AttemptResult, WebhookSender } from "./webhook-sender.js";
 import { signedHeaders } from "./webhook-signing.js";
@@ -47,6 +55,8 @@ export class WebhookWorker {
   private cycling: Promise<void> | null = null;
   private again = false;
   private stopped = false;
+  /** Some endpoint is enabled: until then the worker runs no SQL at all. */
+  private active = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private poll: NodeJS.Timeout | null = null;
   private prune: NodeJS.Timeout | null = null;
@@ -72,12 +82,24 @@ export class WebhookWorker {
     this.prune = setInterval(() => void this.pruneOld(), PRUNE_EVERY_MS);
     this.prune.unref();
     void this.pruneOld();
+    void this.refresh();
+  }
+
+  /** Endpoints were created, changed or deleted (or notices may have been missed): is there anything to deliver to? */
+  async refresh(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      this.active = await webhookAnyEnabled(this.db);
+    } catch (err) {
+      // Keep the last answer; the next notice or reconnection asks again.
+      this.log.warn({ err: { message: (err as Error).message } }, "webhook worker: could not read the endpoints");
+    }
     this.wake();
   }
 
   /** Something may be due: run a cycle now (or once more after the current one). */
   wake(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.active) return;
     if (this.cycling) {
       this.again = true;
       return;
