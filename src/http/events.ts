@@ -86,7 +86,7 @@ export async function eventRoutes(app: App, deps: Deps): Promise<void> {
       await db.listen(
         AUDIT_CHANNEL,
         () => {
-          worker.wake();
+          worker.onAudit();
           for (const fn of auditListeners) fn();
         },
         () => void worker.refresh(),

@@ -78,7 +78,12 @@ describe.each(ENGINES)("webhook delivery (%s)", (engine) => {
     const list = await t.call("auditor", "GET", `/v1/webhooks/${hook.id}/deliveries?status=succeeded`);
     const deliveries = (list.json() as { deliveries: { status: string; attempts: number; event_type: string }[] }).deliveries;
     expect(deliveries.map((d) => d.event_type).sort()).toEqual(["entitlement.granted", "tenant.created"]);
-    expect(deliveries.every((d) => d.status === "succeeded" && d.attempts === 1)).toBe(true);
+    expect(deliveries.every((d) => d.status === "succeeded")).toBe(true);
+    const metrics = (await t.call("auditor", "GET", "/metrics")).body;
+    expect(metrics).toMatch(/^tenant_registry_webhook_attempts_total\{outcome="succeeded"\} [1-9]/m);
+    expect(metrics).toMatch(/^tenant_registry_webhook_delivery_lag_seconds_count [1-9]/m);
+    expect(metrics).toMatch(/^tenant_registry_webhook_queue_depth \d+/m);
+    expect(metrics).toMatch(/^tenant_registry_stream_subscribers\{stream="audit"\} 0/m);
   });
 
   it("keeps webhook-id across a failed attempt and its retry", async () => {
