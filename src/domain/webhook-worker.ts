@@ -158,7 +158,9 @@ export class WebhookWorker {
 
   private async cycle(): Promise<void> {
     try {
-      while (this.dispatchWanted && !this.stopped) {
+      // Once per cycle: under a steady stream of commits a new notice always arrives meanwhile, and
+      // looping on it would starve the claims below. The notice re-runs the cycle (wake()'s `again`).
+      if (this.dispatchWanted && !this.stopped) {
         this.dispatchWanted = false;
         for (;;) {
           const r = await this.db.tx((q) => dispatchBatch(q, DISPATCH_BATCH));
