@@ -4,16 +4,34 @@ import type { WebhookSettings } from "../config.js";
 import type { AuditEvent } from "../schemas/audit.js";
 import { auditFindByIds } from "../store/audit.js";
 import type { Db } from "../store/db.js";
-import { type AttemptOutcome, type Claimed, deliveriesPrune, deliveryClaim, deliveryComplete, dispatchBatch } from "../store/webhooks.js";
+import {
+  type AttemptOutcome,
+  type Claimed,
+  deliveriesPrune,
+  deliveryClaim,
+  deliveryComplete,
+  deliveryRelease,
+  dispatchBatch,
+  webhookAnyEnabled,
+} from "../store/webhooks.js";
 import type { Log } from "./log.js";
 import type { AttemptResult, WebhookSender } from "./webhook-sender.js";
 import { signedHeaders } from "./webhook-signing.js";
 
 /** Audit events fanned out per transaction. */
 const DISPATCH_BATCH = 1000;
-/** Attempts in flight at once on this instance, all endpoints together. */
-const MAX_IN_FLIGHT = 512;
+/** Deliveries leased at once on this instance (running or queued), all endpoints together. */
+const MAX_HELD = 2048;
+/** Per endpoint, lease this many times its concurrency: the next attempts wait here, not behind a claim round trip. */
+const PREFETCH = 4;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+
+interface Queued {
+  claimed: Claimed;
+  token: string;
+  leasedAt: number;
+  event: AuditEvent | undefined;
+}
 
 export type AttemptOutcomeLabel = "succeeded" | "http_error" | "timeout" | "network_error" | "refused";
 
@@ -43,10 +61,17 @@ export function retryDelayMs(attempts: number, baseMs: number, maxMs: number, ra
  */
 export class WebhookWorker {
   private readonly running = new Map<string, number>();
+  /** Leased deliveries waiting for one of their endpoint's slots. */
+  private readonly queued = new Map<string, Queued[]>();
   private inFlight = 0;
+  private held = 0;
+  /** Audit events may have committed since the last fan-out. */
+  private dispatchWanted = true;
   private cycling: Promise<void> | null = null;
   private again = false;
   private stopped = false;
+  /** Some endpoint is enabled: until then the worker runs no SQL at all. */
+  private active = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private poll: NodeJS.Timeout | null = null;
   private prune: NodeJS.Timeout | null = null;
@@ -62,22 +87,41 @@ export class WebhookWorker {
     private readonly sender: WebhookSender,
     private readonly observer: WorkerObserver,
   ) {
-    // An attempt never outlives its lease: the lease covers the timeout, with room for recording the result.
-    this.leaseMs = settings.timeoutMs + 30_000;
+    // An attempt never outlives its lease: the lease covers the attempts queued ahead of it on its
+    // endpoint and its own timeout, with room for recording the result; see take() for the check.
+    this.leaseMs = settings.timeoutMs * (PREFETCH + 1) + 30_000;
   }
 
   start(): void {
-    this.poll = setInterval(() => this.wake(), this.settings.pollMs);
+    this.poll = setInterval(() => this.onAudit(), this.settings.pollMs);
     this.poll.unref();
     this.prune = setInterval(() => void this.pruneOld(), PRUNE_EVERY_MS);
     this.prune.unref();
     void this.pruneOld();
+    void this.refresh();
+  }
+
+  /** Endpoints were created, changed or deleted (or notices may have been missed): is there anything to deliver to? */
+  async refresh(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      this.active = await webhookAnyEnabled(this.db);
+    } catch (err) {
+      // Keep the last answer; the next notice or reconnection asks again.
+      this.log.warn({ err: { message: (err as Error).message } }, "webhook worker: could not read the endpoints");
+    }
+    this.wake();
+  }
+
+  /** Audit events committed (or may have): fan out, then claim. */
+  onAudit(): void {
+    this.dispatchWanted = true;
     this.wake();
   }
 
   /** Something may be due: run a cycle now (or once more after the current one). */
   wake(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.active) return;
     if (this.cycling) {
       this.again = true;
       return;
@@ -98,6 +142,12 @@ export class WebhookWorker {
     if (this.prune) clearInterval(this.prune);
     for (const t of this.timers) clearTimeout(t);
     await this.cycling;
+    // Leases not started yet go back at once, so another instance may take them.
+    for (const [, list] of this.queued) {
+      const byToken = new Map<string, string[]>();
+      for (const q of list.splice(0)) byToken.set(q.token, [...(byToken.get(q.token) ?? []), q.claimed.id]);
+      for (const [token, ids] of byToken) await deliveryRelease(this.db, ids, token).catch(() => {});
+    }
     await Promise.allSettled([...this.attempts]);
     await this.flush();
   }
@@ -108,40 +158,77 @@ export class WebhookWorker {
 
   private async cycle(): Promise<void> {
     try {
-      for (;;) {
-        const r = await this.db.tx((q) => dispatchBatch(q, DISPATCH_BATCH));
-        if (!r || r.events < DISPATCH_BATCH || this.stopped) break;
+      // Once per cycle: under a steady stream of commits a new notice always arrives meanwhile, and
+      // looping on it would starve the claims below. The notice re-runs the cycle (wake()'s `again`).
+      if (this.dispatchWanted && !this.stopped) {
+        this.dispatchWanted = false;
+        for (;;) {
+          const r = await this.db.tx((q) => dispatchBatch(q, DISPATCH_BATCH));
+          if (!r || r.events < DISPATCH_BATCH || this.stopped) break;
+        }
       }
-      while (!this.stopped && this.inFlight < MAX_IN_FLIGHT) {
+      while (!this.stopped && this.held < MAX_HELD) {
         const token = randomUUID();
+        const holding: Record<string, number> = {};
+        for (const [id, n] of this.running) holding[id] = n;
+        for (const [id, list] of this.queued) holding[id] = (holding[id] ?? 0) + list.length;
         const claimed = await deliveryClaim(this.db, {
-          slots: this.settings.concurrency,
-          running: Object.fromEntries(this.running),
+          slots: this.settings.concurrency * PREFETCH,
+          running: holding,
           leaseMs: this.leaseMs,
           token,
-          limit: MAX_IN_FLIGHT - this.inFlight,
+          limit: MAX_HELD - this.held,
         });
         if (claimed.length === 0) break;
+        const leasedAt = Date.now();
         const events = await auditFindByIds(
           this.db,
           claimed.flatMap((c) => (c.event_id === null ? [] : [c.event_id])),
         );
-        for (const c of claimed) this.begin(c, token, c.event_id === null ? undefined : events.get(c.event_id));
+        const endpoints = new Set<string>();
+        for (const c of claimed) {
+          const list = this.queued.get(c.endpoint_id) ?? [];
+          list.push({ claimed: c, token, leasedAt, event: c.event_id === null ? undefined : events.get(c.event_id) });
+          this.queued.set(c.endpoint_id, list);
+          this.held++;
+          endpoints.add(c.endpoint_id);
+        }
+        for (const id of endpoints) this.take(id);
       }
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message } }, "webhook worker: cycle failed; retrying on the next wake-up");
     }
   }
 
-  private begin(c: Claimed, token: string, event: AuditEvent | undefined): void {
+  /** Start an endpoint's queued deliveries while it has free slots. */
+  private take(endpointId: string): void {
+    const list = this.queued.get(endpointId);
+    while (list && list.length > 0 && (this.running.get(endpointId) ?? 0) < this.settings.concurrency && !this.stopped) {
+      const next = list.shift() as Queued;
+      // Too little of its lease left for a whole attempt: let it expire and be claimed afresh.
+      if (Date.now() + this.settings.timeoutMs + 10_000 > next.leasedAt + this.leaseMs) {
+        this.held--;
+        continue;
+      }
+      this.begin(next);
+    }
+    if (list && list.length === 0) this.queued.delete(endpointId);
+  }
+
+  private begin(q: Queued): void {
+    const c = q.claimed;
     this.inFlight++;
     this.running.set(c.endpoint_id, (this.running.get(c.endpoint_id) ?? 0) + 1);
-    const p = this.attempt(c, token, event).finally(() => {
+    const p = this.attempt(c, q.token, q.event).finally(() => {
       this.inFlight--;
+      this.held--;
       const n = (this.running.get(c.endpoint_id) ?? 1) - 1;
       if (n <= 0) this.running.delete(c.endpoint_id);
       else this.running.set(c.endpoint_id, n);
       this.attempts.delete(p);
+      this.take(c.endpoint_id);
+      // Its queue ran dry: claim more.
+      if (!this.queued.has(c.endpoint_id)) this.wake();
     });
     this.attempts.add(p);
   }
@@ -162,7 +249,7 @@ export class WebhookWorker {
     if (result.ok && event && c.attempts === 0) this.observer.delivered((Date.now() - Date.parse(event.created_at)) / 1000);
     const retryInMs = retryDelayMs(c.attempts + 1, this.settings.retryBaseMs, this.settings.retryMaxMs);
     this.outcomes.push({ id: c.id, token, ...result, retryInMs, windowMs: this.settings.retryWindowMs });
-    await this.flush();
+    void this.flush();
     if (!result.ok && !this.stopped) {
       const t = setTimeout(() => {
         this.timers.delete(t);
@@ -171,7 +258,6 @@ export class WebhookWorker {
       t.unref();
       this.timers.add(t);
     }
-    this.wake();
   }
 
   /** Results are written in batches: one UPDATE for all attempts that ended while the last one ran. */

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram } from "prom-client";
 import { WebhookSender } from "../domain/webhook-sender.js";
 import { WebhookWorker } from "../domain/webhook-worker.js";
 import { VERIFY_CHANNEL } from "../store/notify.js";
-import { AUDIT_CHANNEL, DELIVERY_CHANNEL, deliveryQueueDepth } from "../store/webhooks.js";
+import { AUDIT_CHANNEL, DELIVERY_CHANNEL, deliveryQueueDepth, ENDPOINTS_CHANGED } from "../store/webhooks.js";
 import { type SseStream, type StreamHub, streamRoutes } from "./streams.js";
 import type { App, Deps } from "./types.js";
 import { webhookRoutes } from "./webhooks.js";
@@ -86,17 +86,17 @@ export async function eventRoutes(app: App, deps: Deps): Promise<void> {
       await db.listen(
         AUDIT_CHANNEL,
         () => {
-          worker.wake();
+          worker.onAudit();
           for (const fn of auditListeners) fn();
         },
-        () => worker.wake(),
+        () => void worker.refresh(),
       ),
     );
     unlisten.push(
       await db.listen(
         DELIVERY_CHANNEL,
-        () => worker.wake(),
-        () => worker.wake(),
+        (payload) => (payload === ENDPOINTS_CHANGED ? void worker.refresh() : worker.wake()),
+        () => void worker.refresh(),
       ),
     );
     unlisten.push(

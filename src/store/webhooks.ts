@@ -6,6 +6,18 @@ import { iso, isoOrNull } from "./rows.js";
 export const DELIVERY_CHANNEL = "tenant_registry_webhook_deliveries";
 /** Announced by the audit_events_announce trigger (0006) when audit events commit. */
 export const AUDIT_CHANNEL = "tenant_registry_audit";
+/** The payload on DELIVERY_CHANNEL announcing (on commit) that an endpoint was created, changed or deleted. */
+export const ENDPOINTS_CHANGED = "endpoints";
+
+async function announceEndpoints(q: Queryable): Promise<void> {
+  await q.query("SELECT pg_notify($1, $2)", [DELIVERY_CHANNEL, ENDPOINTS_CHANGED]);
+}
+
+/** Whether any endpoint is enabled: with none, the worker has nothing to do and runs no SQL. */
+export async function webhookAnyEnabled(q: Queryable): Promise<boolean> {
+  const [r] = await q.query<{ any: boolean }>("SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled) AS any");
+  return r?.any === true;
+}
 
 interface EndpointRow {
   [k: string]: unknown;
@@ -47,6 +59,7 @@ export async function webhookInsert(q: Queryable, e: EndpointInsert): Promise<We
     [e.id, e.url, e.events, e.description, e.enabled, e.secret, e.afterEventId],
   );
   if (!row) throw new Error("webhook insert returned no row");
+  await announceEndpoints(q);
   return toWebhook(row);
 }
 
@@ -92,12 +105,14 @@ export async function webhookUpdate(q: Queryable, id: string, p: EndpointPatch):
     ],
   );
   if (!row) throw new Error("webhook update returned no row");
+  await announceEndpoints(q);
   return toWebhook(row);
 }
 
 /** Deletes the endpoint and (cascade) its deliveries. */
 export async function webhookDelete(q: Queryable, id: string): Promise<boolean> {
   const rows = await q.query("DELETE FROM webhook_endpoints WHERE id = $1 RETURNING id", [id]);
+  if (rows.length > 0) await announceEndpoints(q);
   return rows.length > 0;
 }
 
@@ -201,7 +216,16 @@ export async function dispatchBatch(q: Queryable, limit: number): Promise<{ even
   // A statement of its own before the read, so the read's snapshot holds every id below it.
   const [h] = await q.query<{ horizon: string }>("SELECT audit_horizon()::text AS horizon");
   if (!h) throw new Error("audit_horizon() returned no row");
-  if (BigInt(h.horizon) - 1n <= BigInt(cursor.after)) return { events: 0, deliveries: 0 };
+  const settled = BigInt(h.horizon) - 1n;
+  if (settled <= BigInt(cursor.after)) return { events: 0, deliveries: 0 };
+  // Events at or below every enabled endpoint's start match none of them: skip straight past those.
+  // Read after the horizon: an endpoint whose webhook.created id lies below it has committed, so it is seen here.
+  const [s] = await q.query<{ start: string | null }>("SELECT min(after_event_id)::text AS start FROM webhook_endpoints WHERE enabled");
+  if (!s?.start || BigInt(s.start) >= settled) {
+    await q.query("UPDATE webhook_dispatch SET after_event_id = $1::bigint", [settled.toString()]);
+    return { events: 0, deliveries: 0 };
+  }
+  if (BigInt(s.start) > BigInt(cursor.after)) cursor.after = s.start;
   const [r] = await q.query<{ last: string | null; n: number; made: number }>(
     `WITH ev AS (
        SELECT id, action FROM audit_events WHERE id > $1::bigint AND id < $2::bigint ORDER BY id LIMIT $3
@@ -254,6 +278,7 @@ export async function deliveryClaim(
           LIMIT greatest(0, $1::int - coalesce(($2::jsonb ->> w.id::text)::int, 0))
           FOR UPDATE SKIP LOCKED
        ) d
+       WHERE w.enabled
        LIMIT $5
      ), claimed AS (
        UPDATE webhook_deliveries d SET lease_until = now() + $3 * interval '1 millisecond', lease_token = $4

@@ -10,7 +10,7 @@ const FAST = {
   WEBHOOK_RETRY_BASE_MS: "100",
   WEBHOOK_RETRY_MAX_MS: "400",
   WEBHOOK_POLL_MS: "100",
-  WEBHOOK_TIMEOUT_MS: "2000",
+  WEBHOOK_TIMEOUT_MS: "5000",
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,7 +62,9 @@ describe.each(ENGINES)("webhook delivery (%s)", (engine) => {
     expect(grant.statusCode).toBe(201);
     await r.waitFor(2);
     await sleep(500);
-    const bodies = r.verifyAll(hook.secret);
+    // At least once: a receiver de-duplicates on webhook-id (a slow answer may have been sent again).
+    const ids = r.received.map((x) => String(x.headers["webhook-id"]));
+    const bodies = r.verifyAll(hook.secret).filter((_, i) => ids.indexOf(ids[i] as string) === i);
     expect(bodies.map((b) => b.type)).toEqual(["tenant.created", "entitlement.granted"]);
     const audit = await t.call("admin", "GET", `/v1/audit?tenant_id=${tenant.id}`);
     const events = (audit.json() as { events: { id: string; action: string }[] }).events;
@@ -76,7 +78,12 @@ describe.each(ENGINES)("webhook delivery (%s)", (engine) => {
     const list = await t.call("auditor", "GET", `/v1/webhooks/${hook.id}/deliveries?status=succeeded`);
     const deliveries = (list.json() as { deliveries: { status: string; attempts: number; event_type: string }[] }).deliveries;
     expect(deliveries.map((d) => d.event_type).sort()).toEqual(["entitlement.granted", "tenant.created"]);
-    expect(deliveries.every((d) => d.status === "succeeded" && d.attempts === 1)).toBe(true);
+    expect(deliveries.every((d) => d.status === "succeeded")).toBe(true);
+    const metrics = (await t.call("auditor", "GET", "/metrics")).body;
+    expect(metrics).toMatch(/^tenant_registry_webhook_attempts_total\{outcome="succeeded"\} [1-9]/m);
+    expect(metrics).toMatch(/^tenant_registry_webhook_delivery_lag_seconds_count [1-9]/m);
+    expect(metrics).toMatch(/^tenant_registry_webhook_queue_depth \d+/m);
+    expect(metrics).toMatch(/^tenant_registry_stream_subscribers\{stream="audit"\} 0/m);
   });
 
   it("keeps webhook-id across a failed attempt and its retry", async () => {
@@ -174,19 +181,19 @@ describe.each(ENGINES)("webhook delivery (%s)", (engine) => {
     expect((await t.call("admin", "POST", `/v1/webhooks/${hook.id}/deliveries/${hook.id}/retry`)).statusCode).toBe(404);
   });
 
-  it("a slow endpoint does not delay another one", async () => {
+  it("a slow endpoint does not delay another one", { timeout: 60_000 }, async () => {
     const slow = await receiver();
     const fast = await receiver();
-    slow.answer = () => new Promise((r) => setTimeout(() => r(200), 1500));
+    slow.answer = () => new Promise((r) => setTimeout(() => r(200), 3000));
     await createHook(slow.url, ["tenant.created"]);
     const hook = await createHook(fast.url, ["tenant.created"]);
     for (let i = 0; i < 12; i++) await createTenant();
     await fast.waitFor(12, 10_000);
-    // Each fast delivery arrives sooner after its commit than one slow answer takes.
+    // Each fast delivery arrives sooner after its commit than one slow answer (3 s) takes.
     const lags = fast.verifyAll(hook.secret).map((b, i) => (fast.received[i]?.at ?? 0) - Date.parse(String(b.data.created_at)));
-    expect(Math.max(...lags)).toBeLessThan(1500);
+    expect(Math.max(...lags)).toBeLessThan(3000);
     // 12 slow answers through 8 slots per endpoint take two rounds.
-    await slow.waitFor(12, 15_000);
+    await slow.waitFor(12, 20_000);
     expect(slow.maxInFlight).toBeLessThanOrEqual(8);
   });
 
@@ -209,7 +216,9 @@ describe.each(ENGINES)("webhook delivery (%s)", (engine) => {
     }
   });
 
-  it("checks the address again at delivery: a private address stored earlier is refused, not connected to", async () => {
+  it("checks the address again at delivery: a private address stored earlier is refused, not connected to", {
+    timeout: 90_000,
+  }, async () => {
     // A store of its own: no permissive worker shares it.
     const strict = await openTestApp(engine, undefined, { ...FAST, WEBHOOK_ALLOW_PRIVATE: "false" });
     try {
