@@ -30,6 +30,8 @@ const overloaded = () =>
 interface Job {
   task: Argon2Task;
   group: string;
+  /** How long it may wait for a thread, and again for that thread to start it. */
+  waitMs: number;
   resolve: (out: Buffer) => void;
   reject: (err: unknown) => void;
 }
@@ -77,14 +79,17 @@ export class Argon2Pool {
     this.pool.on("error", opts.onError);
   }
 
-  /** `group`: whose share the hash counts against (a tenant id; "" for none). */
-  hashRaw(password: string, options: Options, group = ""): Promise<Buffer> {
+  /**
+   * `group`: whose share the hash counts against (a tenant id; "" for none).
+   * `waitMs`: how long it may wait (default `maxWaitMs`, the bound for verify).
+   */
+  hashRaw(password: string, options: Options, group = "", waitMs = this.opts.maxWaitMs): Promise<Buffer> {
     if (this.running >= this.opts.threads && this.queued >= this.opts.maxQueue && !this.makeRoomFor(group)) {
       this.shed++;
       return Promise.reject(overloaded());
     }
     return new Promise<Buffer>((resolve, reject) => {
-      const job: Job = { task: { password, options, deadline: Date.now() + this.opts.maxWaitMs }, group, resolve, reject };
+      const job: Job = { task: { password, options, deadline: Date.now() + waitMs }, group, waitMs, resolve, reject };
       const list = this.waiting.get(group);
       if (list) list.push(job);
       else this.waiting.set(group, [job]);
@@ -123,7 +128,7 @@ export class Argon2Pool {
         continue;
       }
       // Past the queue, the thread slot is this job's: a thread that is still starting gets the same allowance again.
-      job.task.deadline = Date.now() + this.opts.maxWaitMs;
+      job.task.deadline = Date.now() + job.waitMs;
       this.running++;
       this.run(job);
     }

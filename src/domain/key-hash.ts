@@ -41,11 +41,18 @@ const argon2idOptions = (salt: Uint8Array): Options => ({
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64").replace(/=+$/, "");
 const B64 = /^[A-Za-z0-9+/]+$/;
 
+/**
+ * Hashing a new key (an admin's create) waits its turn this long, where a
+ * verify gives up after the pool's 2 s: a create is rare and better late
+ * than refused, while a verify's caller is waiting on the hot path.
+ */
+const CREATE_MAX_WAIT_MS = 15_000;
+
 function argon2id(pool: Argon2Pool): Scheme {
   return {
     async hash(plaintext, group) {
       const salt = randomBytes(SALT_BYTES);
-      const out = await pool.hashRaw(plaintext, argon2idOptions(salt), group);
+      const out = await pool.hashRaw(plaintext, argon2idOptions(salt), group, CREATE_MAX_WAIT_MS);
       return `argon2id|${b64(salt)}|${b64(out)}`;
     },
     async check(plaintext, fields, group) {
