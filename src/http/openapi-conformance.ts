@@ -32,6 +32,17 @@ export const OPERATION_IDS: Record<string, string> = {
   "POST /v1/audit": "appendAuditEvent",
   "GET /v1/audit": "listAuditEvents",
   "POST /v1/audit/batch": "appendAuditEvents",
+  "GET /v1/audit/stream": "streamAuditEvents",
+  "GET /v1/internal/changes": "streamChanges",
+  "POST /v1/webhooks": "createWebhook",
+  "GET /v1/webhooks": "listWebhooks",
+  "GET /v1/webhooks/{id}": "getWebhook",
+  "PATCH /v1/webhooks/{id}": "updateWebhook",
+  "DELETE /v1/webhooks/{id}": "deleteWebhook",
+  "POST /v1/webhooks/{id}/rotate-secret": "rotateWebhookSecret",
+  "POST /v1/webhooks/{id}/test": "testWebhook",
+  "GET /v1/webhooks/{id}/deliveries": "listWebhookDeliveries",
+  "POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry": "retryWebhookDelivery",
   "GET /v1/me": "getMe",
 };
 
