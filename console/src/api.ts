@@ -67,31 +67,12 @@ export async function ok<T>(call: Promise<FetchResult<T>>): Promise<T> {
 }
 
 /**
- * Webhook endpoints and deliveries (SPEC "Events out"). Not in this
- * registry's OpenAPI document yet, so typed here from SPEC and called with a
- * plain authorised fetch; a registry without them answers 404.
+ * Webhook endpoints and deliveries, from the generated types. The screen
+ * calls them with a plain authorised fetch so that a registry without the
+ * webhook API (an older version) answers 404 and the screen says so.
  */
-export interface WebhookEndpoint {
-  id: string;
-  url: string;
-  events: string[];
-  description: string | null;
-  enabled: boolean;
-  created_at: string;
-  updated_at: string;
-}
-export interface WebhookDelivery {
-  id: string;
-  event_id: string;
-  event_type: string;
-  status: "pending" | "succeeded" | "failed" | "dead";
-  attempts: number;
-  last_status_code: number | null;
-  last_error: string | null;
-  next_attempt_at: string | null;
-  created_at: string;
-  delivered_at: string | null;
-}
+export type WebhookEndpoint = Schemas["Webhook"];
+export type WebhookDelivery = Schemas["WebhookDelivery"];
 
 export async function rawCall<T>(token: string, method: "GET" | "POST", path: string): Promise<T | undefined> {
   let response: Response;
