@@ -111,9 +111,9 @@ describe.runIf(process.env.TEST_DATABASE_URL)("a silently dead LISTEN or pooled 
     const listening = (text: string) => /tenant_registry_change_channel_listening\{channel="tenant_registry_verify"\} (\d)/.exec(text)?.[1];
     const age = (text: string) =>
       Number(/tenant_registry_change_channel_heartbeat_age_seconds\{channel="tenant_registry_verify"\} ([\d.e-]+)/.exec(text)?.[1]);
-    const before = await scrape();
-    expect(listening(before)).toBe("1");
-    expect(age(before)).toBeLessThan(1);
+    // Right after start the listener may still be connecting: wait until it is live and its heartbeat fresh.
+    await expect.poll(async () => listening(await scrape()), { timeout: 5000, interval: 20 }).toBe("1");
+    await expect.poll(async () => age(await scrape()), { timeout: 5000, interval: 20 }).toBeLessThan(1);
     proxy.blackhole(isListener);
     await expect.poll(async () => listening(await scrape()), { timeout: 2000, interval: 20 }).toBe("0");
     await expect.poll(async () => listening(await scrape()), { timeout: 5000 }).toBe("1");
