@@ -12,7 +12,7 @@ import { consoleRoutes } from "./http/console.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
 import { eventRoutes } from "./http/events.js";
-import { healthRoutes, quietProbes } from "./http/health.js";
+import { healthRoutes } from "./http/health.js";
 import { registerInputGuard } from "./http/input-guard.js";
 import { registerInputPolicy } from "./http/input-policy.js";
 import { registerJsonParser } from "./http/json-parser.js";
@@ -20,7 +20,8 @@ import { meRoutes } from "./http/me.js";
 import { metricsRoutes, registerKeyMetrics, registerMetrics } from "./http/metrics.js";
 import { registerNotFound } from "./http/not-found.js";
 import { registerOpenApi } from "./http/openapi.js";
-import { registerSecurityHeaders } from "./http/security-headers.js";
+import { registerPrelude, unmatchedPrelude } from "./http/prelude.js";
+import { RegistryLogController } from "./http/request-log.js";
 import { tenantRoutes } from "./http/tenants.js";
 import { serverTimeouts } from "./http/timeouts.js";
 import type { App, Deps } from "./http/types.js";
@@ -72,7 +73,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     forceCloseConnections: "idle",
     ...serverTimeouts(opts.config),
-    logController: quietProbes(),
+    logController: new RegistryLogController(),
     trustProxy: trustProxy(opts.config.trustProxy),
     // Errors the router raises before any route runs (bad URL encoding, an over-long path parameter).
     frameworkErrors: (err, req, reply) => sendProblem(req, reply, toProblem(err, req.log)),
@@ -87,22 +88,17 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   });
   registerInputPolicy(app);
 
-  // First hook: even a request refused by auth carries its id back. Callback style: no promise per request.
-  app.addHook("onRequest", (req, reply, done) => {
-    reply.header("x-request-id", req.id);
-    done();
-  });
-  registerSecurityHeaders(app);
   registerValidation(app);
   registerInputGuard(app);
   registerErrorHandling(app);
   registerJsonParser(app);
   const metrics = registerMetrics(app, opts.db);
-  registerAuth(app, {
+  const authenticate = registerAuth(app, {
     tokens: new TokenTable(opts.config.principals),
     limiter: new AuthFailureLimiter(opts.config.authFailureLimit),
     onFailure: (reason) => metrics.authFailures.inc({ reason }),
   });
+  registerPrelude(app, { authenticate, metrics });
   for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey, Webhook, WebhookDelivery]) app.addSchema(schema);
 
   await registerOpenApi(app);
@@ -126,7 +122,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await app.register(meRoutes);
   await app.register(consoleRoutes, {});
 
-  registerNotFound(app, routeTable);
+  registerNotFound(app, routeTable, unmatchedPrelude(metrics));
   return app;
 }
 

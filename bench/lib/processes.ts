@@ -11,6 +11,8 @@ export interface Spawned {
   pid: number;
   /** Resident and peak resident memory of the process, in MiB (Linux /proc). */
   memory(): { rss: number; peak: number };
+  /** CPU time the process has used so far, all its threads, in ms (Linux /proc; 10 ms resolution). */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -42,9 +44,9 @@ const accepts = (port: number) =>
  * once the port accepts connections — the registry listens only after it
  * has migrated and synced. Output is discarded, so logs cost nothing here.
  */
-export async function spawnServer(script: string, args: string[], env: Record<string, string>): Promise<Spawned> {
+export async function spawnServer(script: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): Promise<Spawned> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "ignore", "pipe"],
@@ -69,6 +71,7 @@ export async function spawnServer(script: string, args: string[], env: Record<st
     url: `http://127.0.0.1:${port}`,
     pid,
     memory: () => memoryOf(pid),
+    cpuMs: () => cpuMsOf(pid),
     stop: async () => {
       if (child.exitCode === null) child.kill("SIGTERM");
       await exited;
@@ -80,4 +83,12 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
   return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
+}
+
+/** utime + stime from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }

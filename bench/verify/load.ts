@@ -12,6 +12,8 @@ export interface Load {
   body: (() => unknown) | string;
   /** Read every answer to count reasons (costs the load generator CPU, so off for throughput runs). */
   inspect?: boolean;
+  /** CPU time used so far by the server under test, in ms: sampled before and after, it gives the CPU cost per request. */
+  cpuMs?: () => number;
 }
 
 export interface LoadResult {
@@ -19,6 +21,8 @@ export interface LoadResult {
   p50: number;
   p99: number;
   errors: number;
+  /** The server's CPU time (all threads) per answered request, in µs, when `cpuMs` was given; else NaN. */
+  cpuUs: number;
   /** 200 answers by `reason` ("valid" for a valid key). */
   reasons: Record<string, number>;
   /** Other statuses, e.g. 503. */
@@ -32,6 +36,7 @@ export async function run(load: Load, until: { seconds?: number; amount?: number
   let answered = 0;
   let lastAnswer = 0;
   const start = performance.now();
+  const cpu0 = load.cpuMs?.() ?? Number.NaN;
   const result = await autocannon({
     url: load.url,
     method: "POST",
@@ -60,12 +65,14 @@ export async function run(load: Load, until: { seconds?: number; amount?: number
     ],
   });
   // autocannon notices that `amount` is reached only at its next 1 s tick; time those runs to the last answer.
+  const cpuUs = (((load.cpuMs?.() ?? Number.NaN) - cpu0) * 1000) / result.requests.total;
   const rps = until.amount ? answered / ((lastAnswer - start) / 1000) : result.requests.total / result.duration;
   return {
     rps,
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
+    cpuUs,
     reasons,
     statuses,
   };

@@ -23,8 +23,10 @@ import { type Spawned, spawnServer } from "../lib/processes.js";
 import { type Load, run } from "./load.js";
 
 const BASE = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-const ROUNDS = 3;
-const SECONDS = 5;
+/** ROUNDS, SECONDS: more or longer rounds on a noisy machine; ONLY=cached: scenarios (a) and (b) alone, for quick A/B runs. */
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const SECONDS = Number(process.env.SECONDS ?? 5);
+const ONLY_CACHED = process.env.ONLY === "cached";
 const UNCACHED_KEYS = 300;
 const ISOLATION_KEYS = 24;
 const ISOLATION_EVERY_MS = 250;
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
       url: `${server.url}/v1/internal/api-keys/verify`,
       token: service,
       body: JSON.stringify(ask),
+      cpuMs: server.cpuMs,
     });
 
     const warm = await run({ ...verify(real), inspect: true }, { seconds: 3 });
@@ -122,6 +125,21 @@ async function main(): Promise<void> {
     for (let i = 0; i < ROUNDS; i++) {
       cached.push(await run(verify(real), { seconds: SECONDS }));
       ceiling.push(await run(verify(bare), { seconds: SECONDS }));
+    }
+
+    if (ONLY_CACHED) {
+      const a = median(cached.map((r) => r.rps));
+      const b = median(ceiling.map((r) => r.rps));
+      const each = (rs: typeof cached) => rs.map((r) => `${r.rps.toFixed(0)} (p99 ${r.p99}, ${r.cpuUs.toFixed(0)} µs CPU)`).join(", ");
+      process.stdout.write(
+        `machine: ${availableParallelism()} CPUs, load average ${load0.toFixed(2)} at start, ${(loadavg()[0] ?? 0).toFixed(2)} at end; ` +
+          `autocannon -c 50, ${ROUNDS} x ${SECONDS} s rounds\n` +
+          `(a) cached verify: ${each(cached)}\n(b) bare route:    ${each(ceiling)}\n` +
+          `median: ${a.toFixed(0)} vs ${b.toFixed(0)} req/s = ${(a / b).toFixed(2)} x bare, p99 ${median(cached.map((r) => r.p99))} ms ` +
+          `vs ${median(ceiling.map((r) => r.p99))} ms; server CPU per request ${median(cached.map((r) => r.cpuUs)).toFixed(0)} vs ` +
+          `${median(ceiling.map((r) => r.cpuUs)).toFixed(0)} µs\n`,
+      );
+      return;
     }
 
     // (c) fresh keys, made through the API, each verified exactly once.
@@ -229,8 +247,8 @@ async function main(): Promise<void> {
       "",
       "| scenario                                                   |   req/s | p50 ms | p99 ms | ratio                              |",
       "|------------------------------------------------------------|--------:|-------:|-------:|------------------------------------|",
-      ...cached.map((r, i) => row(`(a) cached verify, real server, round ${i + 1}`, r.rps, r.p50, r.p99, "")),
-      ...ceiling.map((r, i) => row(`(b) bare Fastify route, round ${i + 1}`, r.rps, r.p50, r.p99, "")),
+      ...cached.map((r, i) => row(`(a) cached verify, real server, round ${i + 1}`, r.rps, r.p50, r.p99, cpu(r))),
+      ...ceiling.map((r, i) => row(`(b) bare Fastify route, round ${i + 1}`, r.rps, r.p50, r.p99, cpu(r))),
       row(
         "(a) cached verify, median",
         a,
@@ -292,6 +310,11 @@ async function main(): Promise<void> {
     await Promise.all(servers.map((s) => s.stop()));
     await sql(BASE, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   }
+}
+
+/** The server's CPU time per request (all its threads), from /proc: less noisy than req/s on a shared machine. */
+function cpu(r: Awaited<ReturnType<typeof run>>): string {
+  return `server CPU ${r.cpuUs.toFixed(0)} µs/request`;
 }
 
 function summarize(r: Awaited<ReturnType<typeof run>>): string {

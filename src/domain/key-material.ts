@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 
 // Glossary: an API key is `bp_` + 22 base64url chars (16 random bytes). Its
 // prefix (`bp_` + the first 8 of them) names it in lists and finds its row;
@@ -26,4 +26,4 @@ export const keyPrefix = (key: string): string => key.slice(0, PREFIX_LENGTH);
  * they hold no plaintext. (A fast hash is fine here: the input has 128 bits
  * of entropy, so the digest cannot be reversed by guessing.)
  */
-export const keyDigest = (key: string): string => createHash("sha256").update(key).digest("base64");
+export const keyDigest = (key: string): string => hash("sha256", key, "base64");

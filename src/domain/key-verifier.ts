@@ -52,50 +52,54 @@ export class KeyVerifier {
   /** Verifies answered from memory alone (no argon2, no SQL) and the rest, for metrics. */
   readonly lookups = { cached: 0, loaded: 0 };
 
-  async verify(ask: VerifyRequest): Promise<VerifyResult> {
+  /**
+   * The answer. A key whose facts are all in memory is answered at once,
+   * with no promise (the hot path); otherwise the answer's promise, after
+   * SQL and perhaps argon2. Answers are shared, frozen objects: the same
+   * refusal per reason, the same valid answer per loaded key.
+   */
+  verify(ask: VerifyRequest): VerifyResult | Promise<VerifyResult> {
     if (!KEY_PATTERN.test(ask.key)) return refuse("malformed");
     const digest = keyDigest(ask.key);
     if (this.cache.isMiss(digest)) {
       this.lookups.cached++;
       return refuse("not_found");
     }
-    // Whether memory alone answered (no argon2, no SQL), for the hit ratio.
-    let loaded = false;
-    let keyId: string | null | undefined = this.cache.proofOf(digest);
-    if (keyId === undefined) {
-      loaded = true;
-      // A proof (which key a secret belongs to) never goes stale, so any flight will do.
-      keyId = await shared(this.provingKeys, digest, -1, () => this.prove(ask.key, digest));
-    }
-    if (keyId === null) return this.counted(loaded, refuse("not_found"));
-    const id = keyId;
-    let key: KeyFacts | null | undefined = this.cache.key(id);
-    if (key === undefined) {
-      loaded = true;
-      key = await shared(this.loadingKeys, id, this.cache.epoch, () => this.loadKey(id));
-    }
-    if (key === null) {
-      // The row is gone (its tenant was deleted): the proof names nothing now.
-      this.cache.forgetProof(digest);
-      return this.counted(loaded, refuse("not_found"));
-    }
-    const tenantId = key.tenant_id;
-    let tenant: TenantFacts | null | undefined = this.cache.tenant(tenantId);
-    if (tenant === undefined) {
-      loaded = true;
-      tenant = await shared(this.loadingTenants, tenantId, this.cache.epoch, () => this.loadTenant(tenantId));
-    }
-    if (tenant === null) return this.counted(loaded, refuse("not_found"));
-    this.counted(loaded, null);
+    const keyId = this.cache.proofOf(digest);
+    const key = keyId === undefined ? undefined : this.cache.key(keyId);
+    const tenant = key === undefined ? undefined : this.cache.tenant(key.tenant_id);
+    if (key === undefined || tenant === undefined) return this.load(ask, digest, keyId, key);
+    this.lookups.cached++;
+    return this.answer(key, tenant, ask);
+  }
+
+  private answer(key: KeyFacts, tenant: TenantFacts, ask: VerifyRequest): VerifyResult {
     const result = evaluate(key, tenant, ask, Date.now());
     if (result.valid) this.lastUsed.touch(key.id);
     return result;
   }
 
-  private counted<T>(loaded: boolean, result: T): T {
-    if (loaded) this.lookups.loaded++;
-    else this.lookups.cached++;
-    return result;
+  /** What memory lacked, loaded: the proof (argon2), then the key's facts, then its tenant's, each shared with concurrent callers. */
+  private async load(
+    ask: VerifyRequest,
+    digest: string,
+    proven: string | undefined,
+    cachedKey: KeyFacts | undefined,
+  ): Promise<VerifyResult> {
+    this.lookups.loaded++;
+    const keyId = proven ?? (await shared(this.provingKeys, digest, -1, () => this.prove(ask.key, digest)));
+    if (keyId === null) return refuse("not_found");
+    let key: KeyFacts | null | undefined = cachedKey ?? this.cache.key(keyId);
+    if (key === undefined) key = await shared(this.loadingKeys, keyId, this.cache.epoch, () => this.loadKey(keyId));
+    if (key === null) {
+      this.cache.forgetProof(digest);
+      return refuse("not_found");
+    }
+    const tenantId = key.tenant_id;
+    let tenant: TenantFacts | null | undefined = this.cache.tenant(tenantId);
+    if (tenant === undefined) tenant = await shared(this.loadingTenants, tenantId, this.cache.epoch, () => this.loadTenant(tenantId));
+    if (tenant === null) return refuse("not_found");
+    return this.answer(key, tenant, ask);
   }
 
   private async prove(plaintext: string, digest: string): Promise<string | null> {

@@ -1,5 +1,5 @@
 import { Type } from "@sinclair/typebox";
-import { type FastifyReply, type FastifyRequest, LogController } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { AppError } from "../domain/errors.js";
 import { ProblemRef } from "../schemas/common.js";
 import { migrationsCurrent } from "../store/migrate.js";
@@ -7,17 +7,7 @@ import type { App, Deps } from "./types.js";
 
 const Status = Type.Object({ status: Type.String() });
 
-const PROBES = new Set(["/healthz", "/readyz"]);
-
-const isProbeRequest = (req: { url?: string }): boolean => PROBES.has((req.url ?? "").split("?")[0] ?? "");
-
-/**
- * Fastify's request logging, less the probes: load balancers and
- * orchestrators poll them every few seconds, so their requests are not
- * logged at info (`logProbe` logs them at debug instead).
- */
-export const quietProbes = (): LogController => new LogController({ disableRequestLogging: isProbeRequest });
-
+/** Probe requests are not access-logged at info (request-log.ts); they are logged here, at debug. */
 async function logProbe(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   request.log.debug({ url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime }, "probe");
 }

@@ -1,8 +1,9 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { KeyServices } from "../domain/key-services.js";
 import type { Db } from "../store/db.js";
+import { RequestMetrics } from "./request-metrics.js";
 import type { App } from "./types.js";
 
 /**
@@ -13,9 +14,10 @@ import type { App } from "./types.js";
 export interface Metrics {
   registry: Registry;
   authFailures: Counter<"reason">;
-  verifyResults: Counter<"result">;
-  /** The verify results counter's child for a result, bound once. */
-  verifyResult(result: string): Counter.Internal;
+  /** Requests by method, route pattern and status: each route records through its own recorder (prelude.ts). */
+  requests: RequestMetrics;
+  /** Counts one verify answer: "valid" or the reason it was refused. */
+  verifyResult(result: string): void;
 }
 
 declare module "fastify" {
@@ -27,19 +29,8 @@ declare module "fastify" {
 export function registerMetrics(app: FastifyInstance, db: Db): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "tenant_registry_" });
-  const requests = new Counter({
-    name: "tenant_registry_http_requests_total",
-    help: "HTTP requests by method, route pattern and status.",
-    labelNames: ["method", "route", "status"] as const,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: "tenant_registry_http_request_duration_seconds",
-    help: "HTTP request latency by method, route pattern and status.",
-    labelNames: ["method", "route", "status"] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
+  const requests = new RequestMetrics();
+  requests.register(registry);
   const authFailures = new Counter({
     name: "tenant_registry_auth_failures_total",
     help: "Requests refused by authentication, by reason.",
@@ -80,40 +71,21 @@ export function registerMetrics(app: FastifyInstance, db: Db): Metrics {
     },
   });
 
-  // Children bound once per (method, route pattern, status): no label object to hash on every request.
-  // Route patterns, not raw URLs, keep the number of children bounded.
-  const bound = new Map<string, { count: Counter.Internal; time: Histogram.Internal<"method" | "route" | "status"> }>();
-  app.addHook("onResponse", (req, reply, done) => {
-    const route = req.routeOptions.url ?? "unmatched";
-    const id = `${req.method} ${reply.statusCode} ${route}`;
-    let child = bound.get(id);
-    if (!child) {
-      const labels = { method: req.method, route, status: String(reply.statusCode) };
-      child = { count: requests.labels(labels), time: duration.labels(labels) };
-      bound.set(id, child);
-    }
-    child.count.inc();
-    child.time.observe(reply.elapsedTime / 1000);
-    done();
-  });
-
-  const verifyResults = new Counter({
-    name: "tenant_registry_verify_results_total",
-    help: "API-key verify answers: valid, or the reason it was refused.",
-    labelNames: ["result"] as const,
-    registers: [registry],
-  });
-
-  const results = new Map<string, Counter.Internal>();
+  // Counted in plain numbers (the verify hot path), read at scrape time.
+  const verifyCounts: Record<string, number> = {};
+  mirrorCounter(
+    registry,
+    "tenant_registry_verify_results_total",
+    "API-key verify answers: valid, or the reason it was refused.",
+    "result",
+    () => ({
+      ...verifyCounts,
+    }),
+  );
   const verifyResult = (result: string) => {
-    let c = results.get(result);
-    if (!c) {
-      c = verifyResults.labels({ result });
-      results.set(result, c);
-    }
-    return c;
+    verifyCounts[result] = (verifyCounts[result] ?? 0) + 1;
   };
-  const metrics: Metrics = { registry, authFailures, verifyResults, verifyResult };
+  const metrics: Metrics = { registry, authFailures, requests, verifyResult };
   app.decorate("metrics", metrics);
   return metrics;
 }

@@ -1,5 +1,3 @@
-import type { FastifyInstance } from "fastify";
-
 /**
  * Response headers by path prefix: the first rule whose prefix the path
  * starts with adds its headers to those every response carries. Add a rule
@@ -22,15 +20,4 @@ const merged = HEADER_RULES.map((r) => ({ prefix: r.prefix, headers: { ...EVERY,
 export function securityHeadersFor(url: string): Headers {
   for (const r of merged) if (url.startsWith(r.prefix)) return r.headers;
   return EVERY;
-}
-
-/**
- * Set in onRequest, so every answer — a handler's, a 401 from auth, a 404,
- * an error problem — carries them; a handler may still override one.
- */
-export function registerSecurityHeaders(app: FastifyInstance): void {
-  app.addHook("onRequest", (req, reply, done) => {
-    reply.headers(securityHeadersFor(req.url));
-    done();
-  });
 }

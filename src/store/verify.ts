@@ -16,15 +16,26 @@ interface KeyRow {
 
 const KEY_COLUMNS = "id, tenant_id, product, scopes, expires_at, revoked_at";
 
-const toFacts = (r: KeyRow): KeyFacts => ({
-  id: r.id,
-  tenant_id: r.tenant_id,
-  product: r.product,
-  scopes: r.scopes,
-  expiresAt: r.expires_at === null ? null : r.expires_at.getTime(),
-  revoked: r.revoked_at !== null,
-  valid: { valid: true, key_id: r.id, tenant_id: r.tenant_id, product: r.product, scopes: r.scopes, expires_at: isoOrNull(r.expires_at) },
-});
+// Frozen: the verify route keeps each answer's serialized form, made once per answer object.
+const toFacts = (r: KeyRow): KeyFacts => {
+  const scopes = Object.freeze([...r.scopes]) as string[];
+  return {
+    id: r.id,
+    tenant_id: r.tenant_id,
+    product: r.product,
+    scopes,
+    expiresAt: r.expires_at === null ? null : r.expires_at.getTime(),
+    revoked: r.revoked_at !== null,
+    valid: Object.freeze({
+      valid: true,
+      key_id: r.id,
+      tenant_id: r.tenant_id,
+      product: r.product,
+      scopes,
+      expires_at: isoOrNull(r.expires_at),
+    }),
+  };
+};
 
 export interface KeyCandidate {
   facts: KeyFacts;

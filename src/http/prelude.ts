@@ -1,0 +1,91 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, onResponseHookHandler } from "fastify";
+import type { Role } from "../domain/roles.js";
+import type { Metrics } from "./metrics.js";
+import type { Recorder } from "./request-metrics.js";
+import { securityHeadersFor } from "./security-headers.js";
+
+export interface PreludeOptions {
+  /** Checks the request's bearer token against the route's roles; throws the refusal (auth.ts). */
+  authenticate: (req: FastifyRequest, roles: readonly Role[]) => void;
+  metrics: Metrics;
+}
+
+const asArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);
+
+/**
+ * What every request of a route goes through, built once per route as the
+ * route is added (onRoute), so that a request pays one hook call on the
+ * way in and one on the way out, and looks nothing up:
+ * - first, its id back in `X-Request-Id` (so even a refusal carries it), the
+ *   security headers for the route's path (security-headers.ts), and
+ *   authentication against the route's roles (auth.ts);
+ * - last, once answered, its count and latency in the metrics, under the
+ *   route's pattern.
+ * Requests no route matches get the same from the 404 handler (not-found.ts).
+ * Register before any route.
+ */
+export function registerPrelude(app: FastifyInstance, opts: PreludeOptions): void {
+  app.addHook("onRoute", (route) => {
+    const headers = securityHeadersFor(route.url);
+    const roles = route.config?.roles;
+    const onRequest: onRequestHookHandler =
+      roles === undefined
+        ? (req, reply, done) => {
+            reply.header("x-request-id", req.id);
+            reply.headers(headers);
+            done();
+          }
+        : (req, reply, done) => {
+            reply.header("x-request-id", req.id);
+            reply.headers(headers);
+            try {
+              opts.authenticate(req, roles);
+            } catch (err) {
+              return done(err as Error);
+            }
+            done();
+          };
+    route.onRequest = [onRequest, ...asArray(route.onRequest)];
+    route.onResponse = [...asArray(route.onResponse), responseRecorder(opts.metrics, route.method, route.url)];
+  });
+}
+
+/** The onResponse hook that counts a route's answers: bound to its method, or, for a route of several methods, one per method. */
+function responseRecorder(metrics: Metrics, method: string | string[], url: string): onResponseHookHandler {
+  if (typeof method === "string") {
+    const record = metrics.requests.recorder(method, url);
+    return (_req, reply, done) => {
+      record(reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    };
+  }
+  const byMethod = new Map<string, Recorder>(method.map((m) => [m, metrics.requests.recorder(m, url)]));
+  return (req, reply, done) => {
+    byMethod.get(req.method)?.(reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  };
+}
+
+/** For answers outside any route (404, 405): the same headers, and the count under route "unmatched". */
+export function unmatchedPrelude(metrics: Metrics): {
+  begin(req: FastifyRequest, reply: FastifyReply): void;
+  end(req: FastifyRequest, reply: FastifyReply): void;
+} {
+  const recorders = new Map<string, Recorder>();
+  return {
+    begin(req, reply) {
+      reply.header("x-request-id", req.id);
+      reply.headers(securityHeadersFor(req.url));
+    },
+    end(req, reply) {
+      // Node's parser knows a few dozen methods; the bound is a backstop.
+      const method = recorders.has(req.method) || recorders.size < 16 ? req.method : "OTHER";
+      let record = recorders.get(method);
+      if (record === undefined) {
+        record = metrics.requests.recorder(method, "unmatched");
+        recorders.set(method, record);
+      }
+      record(reply.statusCode, reply.elapsedTime / 1000);
+    },
+  };
+}
