@@ -13,7 +13,20 @@ export interface Argon2PoolOptions {
   maxWaitMs: number;
   /** A worker thread failed (its task fails too); without a listener the process would crash. */
   onError: (err: Error) => void;
+  /** How long a refusal for a full queue is held before it is answered (default SHED_DELAY_MS). */
+  shedDelayMs?: number;
 }
+
+/**
+ * A hash refused because the queue is full is answered after this long, not
+ * at once (a tarpit). A flood is a closed loop of connections that each ask
+ * again as soon as they are answered: answered at once, 150 of them spin
+ * the event loop on refusals and starve the hashing threads, so that the
+ * other tenants' hashes — the ones the queue is fair to — crawl. Held for
+ * the second its Retry-After names, the flood asks ~150 times a second
+ * instead of thousands, and costs the server almost nothing in the wait.
+ */
+export const SHED_DELAY_MS = 1000;
 
 /**
  * Lower CPU priority for the hashing threads. Verifying a cached key costs
@@ -86,7 +99,7 @@ export class Argon2Pool {
   hashRaw(password: string, options: Options, group = "", waitMs = this.opts.maxWaitMs): Promise<Buffer> {
     if (this.running >= this.opts.threads && this.queued >= this.opts.maxQueue && !this.makeRoomFor(group)) {
       this.shed++;
-      return Promise.reject(overloaded());
+      return this.refuseLater();
     }
     return new Promise<Buffer>((resolve, reject) => {
       const job: Job = { task: { password, options, deadline: Date.now() + waitMs }, group, waitMs, resolve, reject };
@@ -108,8 +121,15 @@ export class Argon2Pool {
     if (longest.length === 0) this.waiting.delete(evicted.group);
     this.queued--;
     this.shed++;
-    evicted.reject(overloaded());
+    this.refuseLater().catch(evicted.reject);
     return true;
+  }
+
+  /** A refusal for a full queue, answered after `shedDelayMs` (see SHED_DELAY_MS). */
+  private refuseLater(): Promise<never> {
+    const delay = this.opts.shedDelayMs ?? SHED_DELAY_MS;
+    if (delay <= 0) return Promise.reject(overloaded());
+    return new Promise<never>((_, reject) => setTimeout(() => reject(overloaded()), delay).unref());
   }
 
   private dispatch(): void {

@@ -77,6 +77,27 @@ describe("the argon2 pool", () => {
     }
   });
 
+  it("holds a refusal for a full queue for its delay (a tarpit for floods) while admitted hashes go on", async () => {
+    const pool = new Argon2Pool({ threads: 1, maxQueue: 0, maxWaitMs: 10_000, shedDelayMs: 400, onError: () => {} });
+    const hasher = createKeyHasher(pool);
+    try {
+      const admitted = hasher.hash(newKeyMaterial().key);
+      const t0 = performance.now();
+      const refused = await hasher.hash(newKeyMaterial().key).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(AppError);
+      expect((refused as AppError).code).toBe("unavailable");
+      // Answered after the delay, not at once: a closed-loop flooder asks again only then.
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(380);
+      await expect(admitted).resolves.toMatch(/^argon2id\|/);
+      expect(pool.stats().shed).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("drops a verify's hash that waited past its deadline instead of computing it late", async () => {
     const pool = new Argon2Pool({ threads: 1, maxQueue: 8, maxWaitMs: -1, onError: () => {} });
     const stored = `argon2id|${Buffer.alloc(16).toString("base64").replace(/=+$/, "")}|${Buffer.alloc(32).toString("base64").replace(/=+$/, "")}`;
