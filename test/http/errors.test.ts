@@ -120,6 +120,37 @@ describe("store failures", () => {
   });
 });
 
+describe("verify's log", () => {
+  it("writes no access-log line for an answered verify, and logs a failed one with its request id", async () => {
+    const t = await openTestApp("pglite");
+    try {
+      const tenant = (await t.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug(), name: "Quiet" })).json();
+      const seen = (await t.call("admin", "POST", "/v1/api-keys", { tenant_id: tenant.id, name: "seen" })).json().key as string;
+      const unseen = (await t.call("admin", "POST", "/v1/api-keys", { tenant_id: tenant.id, name: "unseen" })).json().key as string;
+      const from = t.logs.length;
+      const answered = [
+        await t.call("service", "POST", "/v1/internal/api-keys/verify", { key: seen }),
+        await t.call("service", "POST", "/v1/internal/api-keys/verify", { key: seen }),
+        await t.call("service", "POST", "/v1/internal/api-keys/verify", { key: "bp_nope" }),
+      ];
+      expect(answered.map((r) => r.statusCode)).toEqual([200, 200, 200]);
+      const quiet = t.logs.slice(from).join("");
+      for (const r of answered) expect(quiet).not.toContain(String(r.headers["x-request-id"]));
+      expect(quiet).not.toContain("api-keys/verify");
+
+      // A verify that needs the store, with the store gone: a 503, logged at error with its id.
+      await t.store.db.close();
+      const failed = await t.call("service", "POST", "/v1/internal/api-keys/verify", { key: unseen });
+      expectProblem(failed, 503, "unavailable");
+      const lines = t.logs.slice(from).filter((l) => l.includes(String(failed.headers["x-request-id"])));
+      expect(lines.some((l) => l.includes('"level":50'))).toBe(true);
+      expect(lines.join("")).not.toContain(unseen);
+    } finally {
+      await t.app.close();
+    }
+  });
+});
+
 describe("typos fail loudly on every /v1 route", () => {
   it("unknown query parameters are 400 where a route declares none; a body is 400 where it takes none", async () => {
     const t = await openTestApp("pglite");
