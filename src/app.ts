@@ -61,6 +61,8 @@ declare module "fastify" {
 }
 
 export async function buildApp(opts: BuildOptions): Promise<App> {
+  // Set once the metrics exist (below); the router's own errors cannot happen before the server listens.
+  let unmatched: ReturnType<typeof unmatchedPrelude> | undefined;
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: BODY_LIMIT,
@@ -75,8 +77,13 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     ...serverTimeouts(opts.config),
     logController: new RegistryLogController(),
     trustProxy: trustProxy(opts.config.trustProxy),
-    // Errors the router raises before any route runs (bad URL encoding, an over-long path parameter).
-    frameworkErrors: (err, req, reply) => sendProblem(req, reply, toProblem(err, req.log)),
+    // Errors the router raises before any route runs (bad URL encoding, an over-long path parameter):
+    // no hook runs for them, so they get the unmatched prelude's headers and count here.
+    frameworkErrors: (err, req, reply) => {
+      unmatched?.begin(req, reply);
+      sendProblem(req, reply, toProblem(err, req.log));
+      unmatched?.end(req, reply);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const deps: Deps = { config: opts.config, db: opts.db };
@@ -98,7 +105,11 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
     limiter: new AuthFailureLimiter(opts.config.authFailureLimit),
     onFailure: (reason) => metrics.authFailures.inc({ reason }),
   });
+  // Every route's request id, security headers and authentication come from its prelude hook, which
+  // Fastify runs after any app-level onRequest hook: none may answer a matched route's request before
+  // it (the not-found hook answers only requests no route matched).
   registerPrelude(app, { authenticate, metrics });
+  unmatched = unmatchedPrelude(metrics);
   for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey, Webhook, WebhookDelivery]) app.addSchema(schema);
 
   await registerOpenApi(app);
@@ -122,7 +133,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await app.register(meRoutes);
   await app.register(consoleRoutes, {});
 
-  registerNotFound(app, routeTable, unmatchedPrelude(metrics));
+  registerNotFound(app, routeTable, unmatched);
   return app;
 }
 

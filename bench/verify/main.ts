@@ -23,9 +23,14 @@ import { type Spawned, spawnServer } from "../lib/processes.js";
 import { type Load, run } from "./load.js";
 
 const BASE = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-/** ROUNDS, SECONDS: more or longer rounds on a noisy machine; ONLY=cached: scenarios (a) and (b) alone, for quick A/B runs. */
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const SECONDS = Number(process.env.SECONDS ?? 5);
+/** ROUNDS, ROUND_SECONDS: more or longer rounds on a noisy machine; ONLY=cached: scenarios (a) and (b) alone, for quick A/B runs. */
+const positive = (name: string, fallback: number): number => {
+  const n = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not ${process.env[name]}`);
+  return n;
+};
+const ROUNDS = positive("ROUNDS", 3);
+const SECONDS = positive("ROUND_SECONDS", 5);
 const ONLY_CACHED = process.env.ONLY === "cached";
 const UNCACHED_KEYS = 300;
 const ISOLATION_KEYS = 24;

@@ -15,11 +15,13 @@ export interface Argon2PoolOptions {
   onError: (err: Error) => void;
   /** How long a refusal for a full queue is held before it is answered (default SHED_DELAY_MS). */
   shedDelayMs?: number;
+  /** At most this many refusals are held at once; past it they are answered at once (default MAX_HELD). */
+  maxHeld?: number;
 }
 
 /**
  * A hash refused because the queue is full is answered after this long, not
- * at once (a tarpit). A flood is a closed loop of connections that each ask
+ * at once (a tarpit; at most MAX_HELD at a time). A flood is a closed loop of connections that each ask
  * again as soon as they are answered: answered at once, 150 of them spin
  * the event loop on refusals and starve the hashing threads, so that the
  * other tenants' hashes — the ones the queue is fair to — crawl. Held for
@@ -27,6 +29,12 @@ export interface Argon2PoolOptions {
  * instead of thousands, and costs the server almost nothing in the wait.
  */
 export const SHED_DELAY_MS = 1000;
+/**
+ * The tarpit's bound: a held refusal keeps its request open (a few KB),
+ * and a flood over many connections, or pipelined, could otherwise hold
+ * without limit. Past this many, refusals are answered at once.
+ */
+export const MAX_HELD = 1024;
 
 /**
  * Lower CPU priority for the hashing threads. Verifying a cached key costs
@@ -58,9 +66,9 @@ interface Job {
  *   of the threads as a group with one;
  * - at most `maxQueue` hashes wait in all. When the queue is full, the
  *   group with the most waiting gives way (longest-queue drop): its newest
- *   waiting hash is refused to admit another group's, or the newcomer is
- *   refused if its own group is the longest. A flood fills the queue only
- *   until someone else needs a place;
+ *   waiting hash is refused to admit the newcomer, provided it has at least
+ *   two more waiting than the newcomer's group; otherwise the newcomer is
+ *   refused. A flood fills the queue only until someone else needs a place;
  * - a hash that waited `maxWaitMs` is dropped rather than answered late.
  * Refused callers get `unavailable` (503 + Retry-After), never a wrong answer.
  */
@@ -73,6 +81,8 @@ export class Argon2Pool {
   private rejected = 0;
   private shed = 0;
   private hashed = 0;
+  /** Refusals being held (the tarpit), each with its timer, answered early by close(). */
+  private readonly held = new Map<NodeJS.Timeout, () => void>();
 
   constructor(private readonly opts: Argon2PoolOptions) {
     // The sources run through tsx (no build step), and a worker thread does not inherit its loader. It is
@@ -111,7 +121,7 @@ export class Argon2Pool {
     });
   }
 
-  /** The queue is full: refuse the newest hash of the longest group, unless that is `group` itself. */
+  /** The queue is full: refuse the newest hash of the longest group if it has two or more waiting beyond `group`'s. */
   private makeRoomFor(group: string): boolean {
     const own = this.waiting.get(group)?.length ?? 0;
     let longest: Job[] | undefined;
@@ -125,11 +135,19 @@ export class Argon2Pool {
     return true;
   }
 
-  /** A refusal for a full queue, answered after `shedDelayMs` (see SHED_DELAY_MS). */
+  /** A refusal for a full queue, answered after `shedDelayMs` (see SHED_DELAY_MS), or at once past `maxHeld`. */
   private refuseLater(): Promise<never> {
     const delay = this.opts.shedDelayMs ?? SHED_DELAY_MS;
-    if (delay <= 0) return Promise.reject(overloaded());
-    return new Promise<never>((_, reject) => setTimeout(() => reject(overloaded()), delay).unref());
+    if (delay <= 0 || this.held.size >= (this.opts.maxHeld ?? MAX_HELD)) return Promise.reject(overloaded());
+    return new Promise<never>((_, reject) => {
+      const answer = () => {
+        this.held.delete(timer);
+        reject(overloaded());
+      };
+      const timer = setTimeout(answer, delay);
+      timer.unref();
+      this.held.set(timer, answer);
+    });
   }
 
   private dispatch(): void {
@@ -172,11 +190,12 @@ export class Argon2Pool {
     }
   }
 
-  /** `rejected`: a hash waited too long; `shed`: refused for a full queue (its group was the longest). */
-  stats(): { threads: number; queued: number; hashed: number; rejected: number; shed: number; groups: number } {
+  /** `rejected`: a hash waited too long; `shed`: refused for a full queue; `held`: such refusals being held now. */
+  stats(): { threads: number; queued: number; held: number; hashed: number; rejected: number; shed: number; groups: number } {
     return {
       threads: this.pool.threads.length,
       queued: this.queued,
+      held: this.held.size,
       hashed: this.hashed,
       rejected: this.rejected,
       shed: this.shed,
@@ -184,8 +203,12 @@ export class Argon2Pool {
     };
   }
 
-  /** Lets waiting hashes finish, then stops the threads. */
+  /** Answers held refusals at once, lets waiting hashes finish, then stops the threads. */
   async close(): Promise<void> {
+    for (const [timer, answer] of [...this.held]) {
+      clearTimeout(timer);
+      answer();
+    }
     while (this.queued > 0 || this.running > 0) await new Promise((r) => setTimeout(r, 10));
     await this.pool.close();
   }

@@ -86,7 +86,18 @@ export class KeyVerifier {
     proven: string | undefined,
     cachedKey: KeyFacts | undefined,
   ): Promise<VerifyResult> {
+    const answer = await this.loadAnswer(ask, digest, proven, cachedKey);
+    // Counted once answered: a verify that failed (503) counts as neither cached nor loaded.
     this.lookups.loaded++;
+    return answer;
+  }
+
+  private async loadAnswer(
+    ask: VerifyRequest,
+    digest: string,
+    proven: string | undefined,
+    cachedKey: KeyFacts | undefined,
+  ): Promise<VerifyResult> {
     const keyId = proven ?? (await shared(this.provingKeys, digest, -1, () => this.prove(ask.key, digest)));
     if (keyId === null) return refuse("not_found");
     let key: KeyFacts | null | undefined = cachedKey ?? this.cache.key(keyId);

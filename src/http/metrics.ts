@@ -117,7 +117,7 @@ export function registerKeyMetrics(metrics: Metrics, keys: KeyServices): void {
   mirrorCounter(
     registry,
     "tenant_registry_argon2_hashes_total",
-    "argon2id hashes computed (hashed), refused for a full queue or a long wait (rejected), or refused because their tenant had its share in flight (shed).",
+    "argon2id hashes computed (hashed), dropped after waiting past their deadline (rejected), or refused for a full queue (shed).",
     "outcome",
     () => {
       const s = keys.argon2.stats();
@@ -130,6 +130,14 @@ export function registerKeyMetrics(metrics: Metrics, keys: KeyServices): void {
     registers: [registry],
     collect() {
       this.set(keys.argon2.stats().queued);
+    },
+  });
+  new Gauge({
+    name: "tenant_registry_argon2_refusals_held",
+    help: "Refusals for a full queue being held before they are answered (the tarpit; bounded).",
+    registers: [registry],
+    collect() {
+      this.set(keys.argon2.stats().held);
     },
   });
   new Gauge({

@@ -12,8 +12,9 @@ const isProbeRequest = (req: { url?: string }): boolean => PROBES.has(pathOf(req
 /**
  * Routes that products call on every one of their own requests (verify):
  * an access-log line per call would cost a large share of their
- * throughput and drown the log. Failures are still logged — an error, or
- * any 5xx — with the request id.
+ * throughput and drown the log. Failures are still logged with the
+ * request id: every 5xx by the error handler (errors.ts), one line each,
+ * and a response that failed on the socket here.
  */
 const QUIET = new Set(["/v1/internal/api-keys/verify"]);
 const isQuiet = (req: FastifyRequest): boolean => QUIET.has(pathOf(req.url));
@@ -23,7 +24,8 @@ const isQuiet = (req: FastifyRequest): boolean => QUIET.has(pathOf(req.url));
  * - probes (`/healthz`, `/readyz`): load balancers and orchestrators poll
  *   them every few seconds, so they are not logged at info (health.ts logs
  *   them at debug instead);
- * - quiet routes (verify): no access-log lines unless the request failed.
+ * - quiet routes (verify): no access-log lines; a 5xx is logged once, by
+ *   the error handler.
  */
 export class RegistryLogController extends LogController {
   constructor() {
@@ -36,7 +38,7 @@ export class RegistryLogController extends LogController {
   }
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (!error && reply.statusCode < 500 && isQuiet(request)) return;
+    if (!error && isQuiet(request)) return;
     super.requestCompleted(error, request, reply);
   }
 }

@@ -50,30 +50,29 @@ export class RequestMetrics {
   /** Adds both metrics to `registry`, read from these series at each scrape. */
   register(registry: Registry): void {
     const series = this.series;
-    registry.registerMetric({
+    const reset = () => {
+      for (const s of series) {
+        s.count = 0;
+        s.sum = 0;
+        s.buckets.fill(0);
+      }
+    };
+    // The registry may rename a counter (OpenMetrics drops and re-adds `_total`): read the name it holds.
+    const requests = {
       name: REQUESTS,
       help: "HTTP requests by method, route pattern and status.",
       type: "counter",
       aggregator: "sum",
-      get: async () => ({
-        name: REQUESTS,
-        help: "HTTP requests by method, route pattern and status.",
-        type: "counter",
-        aggregator: "sum",
-        values: series.map((s) => ({ labels: s.labels, value: s.count })),
-      }),
-      reset: () => {},
-    } as unknown as Parameters<Registry["registerMetric"]>[0]);
-    registry.registerMetric({
+      get: async () => ({ ...requests, values: series.map((s) => ({ labels: s.labels, value: s.count })) }),
+      reset,
+    };
+    const duration = {
       name: DURATION,
       help: "HTTP request latency by method, route pattern and status.",
       type: "histogram",
       aggregator: "sum",
       get: async () => ({
-        name: DURATION,
-        help: "HTTP request latency by method, route pattern and status.",
-        type: "histogram",
-        aggregator: "sum",
+        ...duration,
         values: series.flatMap((s) => {
           let cumulative = 0;
           const out: { metricName: string; labels: Record<string, string | number>; value: number }[] = DURATION_BUCKETS.map((le, i) => {
@@ -88,7 +87,9 @@ export class RequestMetrics {
           return out;
         }),
       }),
-      reset: () => {},
-    } as unknown as Parameters<Registry["registerMetric"]>[0]);
+      reset,
+    };
+    registry.registerMetric(requests as unknown as Parameters<Registry["registerMetric"]>[0]);
+    registry.registerMetric(duration as unknown as Parameters<Registry["registerMetric"]>[0]);
   }
 }

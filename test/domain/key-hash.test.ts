@@ -98,6 +98,25 @@ describe("the argon2 pool", () => {
     }
   });
 
+  it("holds at most maxHeld refusals (the rest are answered at once), and close() answers held ones at once", async () => {
+    const pool = new Argon2Pool({ threads: 1, maxQueue: 0, maxWaitMs: 10_000, shedDelayMs: 60_000, maxHeld: 1, onError: () => {} });
+    const hasher = createKeyHasher(pool);
+    const admitted = hasher.hash(newKeyMaterial().key);
+    const held = hasher.hash(newKeyMaterial().key).then(
+      () => "hashed",
+      (e: unknown) => (e as AppError).code,
+    );
+    const t0 = performance.now();
+    await expect(hasher.hash(newKeyMaterial().key)).rejects.toMatchObject({ code: "unavailable" });
+    // Past the bound: answered at once, not after the minute-long hold.
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(pool.stats()).toMatchObject({ held: 1, shed: 2 });
+    await expect(admitted).resolves.toMatch(/^argon2id\|/);
+    await pool.close();
+    expect(await held).toBe("unavailable");
+    expect(pool.stats().held).toBe(0);
+  });
+
   it("drops a verify's hash that waited past its deadline instead of computing it late", async () => {
     const pool = new Argon2Pool({ threads: 1, maxQueue: 8, maxWaitMs: -1, onError: () => {} });
     const stored = `argon2id|${Buffer.alloc(16).toString("base64").replace(/=+$/, "")}|${Buffer.alloc(32).toString("base64").replace(/=+$/, "")}`;

@@ -97,6 +97,17 @@ describe.each(ENGINES)("errors and plumbing on %s", (engine) => {
     expect((await t.call(null, "GET", "/readyz")).json()).toEqual({ status: "ready" });
   });
 
+  it("a URL the router cannot decode is a 400 problem with a request id and the security headers, counted as unmatched", async () => {
+    const res = await t.app.inject({ method: "GET", url: "/v1/tenants/%zz", headers: { authorization: `Bearer ${t.tokens.admin}` } });
+    expectProblem(res, 400, "invalid_input");
+    expect(res.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.json().request_id).toBe(res.headers["x-request-id"]);
+    expect(res.headers["x-content-type-options"]).toBe("nosniff");
+    expect(res.headers["cache-control"]).toBe("no-store");
+    const metrics = (await t.call("auditor", "GET", "/metrics")).body;
+    expect(metrics).toMatch(/tenant_registry_http_requests_total\{method="GET",route="unmatched",status="400"\} [1-9]/);
+  });
+
   it("never logs the Authorization header", async () => {
     await t.call("admin", "GET", "/v1/tenants");
     await t.call("admin", "GET", "/v1/nothing");
