@@ -50,7 +50,7 @@ export function registerPrelude(app: FastifyInstance, opts: PreludeOptions): voi
   });
 }
 
-/** The onResponse hook that counts a route's answers: bound to its method, or, for a route of several methods, one per method. */
+/** The onResponse hook that counts a route's answers: bound to its method, or, for a route of several methods, per method. */
 function responseRecorder(metrics: Metrics, method: string | string[], url: string): onResponseHookHandler {
   if (typeof method === "string") {
     const record = metrics.requests.recorder(method, url);
@@ -59,33 +59,43 @@ function responseRecorder(metrics: Metrics, method: string | string[], url: stri
       done();
     };
   }
-  const byMethod = new Map<string, Recorder>(method.map((m) => [m, metrics.requests.recorder(m, url)]));
+  const recorderFor = methodRecorders(metrics, url);
   return (req, reply, done) => {
-    byMethod.get(req.method)?.(reply.statusCode, reply.elapsedTime / 1000);
+    recorderFor(req.method)(reply.statusCode, reply.elapsedTime / 1000);
     done();
   };
 }
 
-/** For answers outside any route (404, 405): the same headers, and the count under route "unmatched". */
+/**
+ * The recorders of one route pattern, one per method, made on first use.
+ * Node's parser knows a few dozen methods; past 16 they count as "OTHER".
+ */
+function methodRecorders(metrics: Metrics, route: string): (method: string) => Recorder {
+  const byMethod = new Map<string, Recorder>();
+  return (method) => {
+    const m = byMethod.has(method) || byMethod.size < 16 ? method : "OTHER";
+    let record = byMethod.get(m);
+    if (record === undefined) {
+      record = metrics.requests.recorder(m, route);
+      byMethod.set(m, record);
+    }
+    return record;
+  };
+}
+
+/** For answers outside any route (404, 405, the router's own errors): the same headers, and the count under route "unmatched". */
 export function unmatchedPrelude(metrics: Metrics): {
   begin(req: FastifyRequest, reply: FastifyReply): void;
   end(req: FastifyRequest, reply: FastifyReply): void;
 } {
-  const recorders = new Map<string, Recorder>();
+  const recorderFor = methodRecorders(metrics, "unmatched");
   return {
     begin(req, reply) {
       reply.header("x-request-id", req.id);
       reply.headers(securityHeadersFor(req.url));
     },
     end(req, reply) {
-      // Node's parser knows a few dozen methods; the bound is a backstop.
-      const method = recorders.has(req.method) || recorders.size < 16 ? req.method : "OTHER";
-      let record = recorders.get(method);
-      if (record === undefined) {
-        record = metrics.requests.recorder(method, "unmatched");
-        recorders.set(method, record);
-      }
-      record(reply.statusCode, reply.elapsedTime / 1000);
+      recorderFor(req.method)(reply.statusCode, reply.elapsedTime / 1000);
     },
   };
 }
