@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LISTEN_APPLICATION_NAME, openPg } from "../../src/store/pg.js";
-import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
+import { openTestApp, type TestApp, uniqueSlug, verifyReason } from "../helpers/app.js";
 import { ensureProduct, setEntitlement } from "../helpers/catalog-fixtures.js";
 import { openTestDb, type TestDb } from "../helpers/db.js";
 import { TcpProxy } from "../helpers/tcp-proxy.js";
 
-const VERIFY = "/v1/internal/api-keys/verify";
 const TIMEOUT_MS = 1000;
 const isListener = (sent: string) => sent.includes(LISTEN_APPLICATION_NAME);
 
@@ -44,13 +43,6 @@ describe.runIf(process.env.TEST_DATABASE_URL)("a silently dead LISTEN or pooled 
     await store.close();
   });
 
-  const reasonOn = async (t: TestApp, body: Record<string, unknown>) => {
-    const res = await t.call("service", "POST", VERIFY, body);
-    expect(res.statusCode).toBe(200);
-    const r = res.json();
-    return r.valid ? "valid" : r.reason;
-  };
-
   /** A fresh key verified (and so cached) on A, with A listening on a socket that carries its heartbeat. */
   async function setup() {
     await expect.poll(() => a.app.keyServices.cache.stats().listening, { timeout: 5000 }).toBe(true);
@@ -58,7 +50,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)("a silently dead LISTEN or pooled 
     await setEntitlement(store, tenantId, "crm", "active");
     const key = (await b.call("admin", "POST", "/v1/api-keys", { tenant_id: tenantId, name: "k", product: "crm" })).json();
     const ask = { key: key.key as string, product: "crm" };
-    expect(await reasonOn(a, ask)).toBe("valid");
+    expect(await verifyReason(a, ask)).toBe("valid");
     expect(a.app.keyServices.cache.key(key.id)).toBeDefined();
     expect(a.app.keyServices.cache.tenant(tenantId)).toBeDefined();
     return { tenantId, id: key.id as string, ask };
@@ -88,7 +80,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)("a silently dead LISTEN or pooled 
     expect(proxy.blackhole(isListener)).toBeGreaterThan(0);
     const t0 = performance.now();
     expect((await change.make(b, k)).statusCode).toBe(change.status);
-    await expect.poll(() => reasonOn(a, k.ask), { timeout: 2000, interval: 20 }).toBe(change.reason);
+    await expect.poll(() => verifyReason(a, k.ask), { timeout: 2000, interval: 20 }).toBe(change.reason);
     expect(performance.now() - t0).toBeLessThan(2000);
     // A noticed: it said so, and it listens again on a new connection.
     await expect.poll(() => a.app.keyServices.cache.stats().listening, { timeout: 5000 }).toBe(true);
@@ -101,7 +93,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)("a silently dead LISTEN or pooled 
       expect(proxy.blackhole(isListener)).toBeGreaterThan(0);
       // Well inside the heartbeat deadline: A still believes it listens, so only its own commit can tell it.
       expect((await change.make(a, k)).statusCode).toBe(change.status);
-      expect(await reasonOn(a, k.ask)).toBe(change.reason);
+      expect(await verifyReason(a, k.ask)).toBe(change.reason);
     },
   );
 

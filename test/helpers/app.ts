@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import type { LightMyRequestResponse } from "fastify";
+import { expect } from "vitest";
 import { buildApp } from "../../src/app.js";
 import { loadCatalogFile } from "../../src/catalog-file.js";
 import { loadConfig } from "../../src/config.js";
@@ -76,3 +77,11 @@ export async function openTestApp(engine: Engine, store?: TestDb, env: Record<st
 let n = 0;
 /** A slug no other test uses. */
 export const uniqueSlug = (prefix = "t") => `${prefix}-${process.pid}-${Date.now().toString(36)}-${(n++).toString(36)}`;
+
+/** What verify answers for `body` through `t`, as the service: "valid" or the refusal reason (a 200 is required). */
+export async function verifyReason(t: TestApp, body: Record<string, unknown>): Promise<string> {
+  const res = await t.call("service", "POST", "/v1/internal/api-keys/verify", body);
+  expect(res.statusCode).toBe(200);
+  const r = res.json();
+  return r.valid ? "valid" : r.reason;
+}

@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LISTEN_APPLICATION_NAME } from "../../src/store/pg.js";
-import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
+import { openTestApp, type TestApp, uniqueSlug, verifyReason } from "../helpers/app.js";
 import { ensureProduct, setEntitlement } from "../helpers/catalog-fixtures.js";
 import { openTestDb, type TestDb } from "../helpers/db.js";
-
-const VERIFY = "/v1/internal/api-keys/verify";
 
 /**
  * Two app instances, each with its own pool and LISTEN connection, on one
@@ -27,23 +25,17 @@ describe.runIf(process.env.TEST_DATABASE_URL)("verify across two instances on Po
     await store.close();
   });
 
-  const reasonOn = async (t: TestApp, body: Record<string, unknown>) => {
-    const res = await t.call("service", "POST", VERIFY, body);
-    expect(res.statusCode).toBe(200);
-    const r = res.json();
-    return r.valid ? "valid" : r.reason;
-  };
   /** Milliseconds until `t` answers `expected`; fails after 1 s. */
   const until = async (t: TestApp, body: Record<string, unknown>, expected: string, from: number) => {
-    await expect.poll(() => reasonOn(t, body), { timeout: 1000, interval: 10 }).toBe(expected);
+    await expect.poll(() => verifyReason(t, body), { timeout: 1000, interval: 10 }).toBe(expected);
     return performance.now() - from;
   };
   const setup = async () => {
     const tenantId = (await a.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug(), name: "Twice" })).json().id as string;
     await setEntitlement(store, tenantId, "crm", "active");
     const key = (await a.call("admin", "POST", "/v1/api-keys", { tenant_id: tenantId, name: "k", product: "crm" })).json();
-    expect(await reasonOn(b, { key: key.key, product: "crm" })).toBe("valid");
-    expect(await reasonOn(a, { key: key.key, product: "crm" })).toBe("valid");
+    expect(await verifyReason(b, { key: key.key, product: "crm" })).toBe("valid");
+    expect(await verifyReason(a, { key: key.key, product: "crm" })).toBe("valid");
     expect(b.app.keyServices.cache.key(key.id)).toBeDefined();
     return { tenantId, id: key.id as string, key: key.key as string };
   };
@@ -61,7 +53,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)("verify across two instances on Po
     let t0 = performance.now();
     await setEntitlement(store, k.tenantId, "crm", "cancelled");
     expect(await until(b, { key: k.key, product: "crm" }, "not_entitled", t0)).toBeLessThan(1000);
-    expect(await reasonOn(b, { key: k.key })).toBe("valid");
+    expect(await verifyReason(b, { key: k.key })).toBe("valid");
     t0 = performance.now();
     await a.call("admin", "POST", `/v1/tenants/${k.tenantId}/cancel`);
     expect(await until(b, { key: k.key }, "tenant_cancelled", t0)).toBeLessThan(1000);
