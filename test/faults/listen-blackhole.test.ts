@@ -46,6 +46,14 @@ describe.runIf(process.env.TEST_DATABASE_URL)("a silently dead LISTEN or pooled 
   /** A fresh key verified (and so cached) on A, with A listening on a socket that carries its heartbeat. */
   async function setup() {
     await expect.poll(() => a.app.keyServices.cache.stats().listening, { timeout: 5000 }).toBe(true);
+    // And on a live socket: after an earlier test's blackhole, A believes it listens until the heartbeat
+    // deadline passes; only a heartbeat just back proves the current socket carries it.
+    await expect
+      .poll(() => a.store.db.channels?.().every((c) => c.listening && c.heartbeatAgeMs !== null && c.heartbeatAgeMs < 250), {
+        timeout: 5000,
+        interval: 20,
+      })
+      .toBe(true);
     const tenantId = (await b.call("admin", "POST", "/v1/tenants", { slug: uniqueSlug("bh"), name: "Blackhole" })).json().id as string;
     await setEntitlement(store, tenantId, "crm", "active");
     const key = (await b.call("admin", "POST", "/v1/api-keys", { tenant_id: tenantId, name: "k", product: "crm" })).json();
