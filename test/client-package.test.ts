@@ -19,9 +19,11 @@ import { createServer } from "node:http";
 import { registryAuth, registryAuthFetch } from "@tenant-registry/client";
 
 const url = process.env.REGISTRY_URL;
-const good = registryAuth({ url, token: process.env.GOOD_TOKEN, product: "billing" });
-const bad = registryAuth({ url, token: process.env.BAD_TOKEN, product: "billing" });
-const viaFetch = registryAuthFetch({ url, token: process.env.GOOD_TOKEN, product: "billing" });
+// A generous timeout: a first verify runs argon2, which takes seconds on a loaded machine.
+const timeoutMs = 30000;
+const good = registryAuth({ url, token: process.env.GOOD_TOKEN, product: "billing", timeoutMs });
+const bad = registryAuth({ url, token: process.env.BAD_TOKEN, product: "billing", timeoutMs });
+const viaFetch = registryAuthFetch({ url, token: process.env.GOOD_TOKEN, product: "billing", timeoutMs });
 
 const server = createServer(async (req, res) => {
   if (req.url === "/fetch") {

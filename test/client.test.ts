@@ -5,14 +5,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import {
+  createKeyChecker,
   createRegistryClient,
   ok,
+  type RegistryAuthLogDetails,
   type RegistryAuthOptions,
   type RegistryAuthRequest,
   type RegistryClient,
   RegistryError,
   type RegistryPrincipal,
   registryAuth,
+  registryAuthFetch,
   registryAuthHook,
 } from "tenant-registry/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -55,7 +58,8 @@ describe("the typed client and the verify middleware against a running registry"
   /** A product service, as a product team would write it with the Fastify hook. */
   async function fastifyProduct(options: Partial<RegistryAuthOptions> = {}) {
     const app = Fastify();
-    const hook = registryAuthHook({ url: server.url, token: service, product: "billing", scope: "read", ...options });
+    // A generous timeout: a first verify runs argon2, which takes seconds on a loaded machine.
+    const hook = registryAuthHook({ url: server.url, token: service, product: "billing", scope: "read", timeoutMs: 30_000, ...options });
     app.addHook("onRequest", hook);
     app.addHook("onClose", async () => hook.close());
     app.get("/invoices", async (request) => ({ caller: request.registryAuth }));
@@ -144,7 +148,7 @@ describe("the typed client and the verify middleware against a running registry"
   });
 
   it("the Express-style form protects a plain node:http service", async () => {
-    const auth = registryAuth({ url: server.url, token: service, product: "billing" });
+    const auth = registryAuth({ url: server.url, token: service, product: "billing", timeoutMs: 30_000 });
     const product: Server = createServer((req: RegistryAuthRequest, res) =>
       auth(req, res, (err) => {
         if (err) return void res.writeHead(500).end();
@@ -173,19 +177,58 @@ describe("the typed client and the verify middleware against a running registry"
     }
   });
 
-  it("fails closed with 503 when the registry cannot answer", async () => {
+  it("fails closed with 503 when the registry cannot answer, telling the product's log and not its callers why", async () => {
     const tenant = await tenantWith("billing");
     const key = await newKey(tenant.id, ["read"]);
-    const down = await fastifyProduct({ url: "http://127.0.0.1:9" });
+    const logged: { message: string; details: RegistryAuthLogDetails }[] = [];
+    const logger = (message: string, details: RegistryAuthLogDetails) => void logged.push({ message, details });
+    const down = await fastifyProduct({ url: "http://127.0.0.1:9", logger });
     const res = await down({ "x-api-key": key.key });
-    expect(res).toMatchObject({ status: 503, body: { code: "unavailable", reason: "registry_unavailable" } });
-    expect(res.res.headers.get("retry-after")).toBe("1");
-    // A product misconfigured with a token the registry refuses lets nobody in either, and says why:
-    // that is the product's configuration, not an outage.
-    const wrongToken = await fastifyProduct({ token: newTestToken() });
-    expect(await wrongToken({ "x-api-key": key.key })).toMatchObject({
-      status: 500,
-      body: { code: "internal", reason: "registry_token_refused" },
+    expect(res).toMatchObject({
+      status: 503,
+      body: { code: "unavailable", reason: "registry_unavailable", request_id: expect.any(String) },
     });
+    expect(res.res.headers.get("retry-after")).toBe("1");
+    // Neither the registry's address nor the network's error reaches the caller: they are in the log, under the same request id.
+    const text = JSON.stringify(res.body);
+    for (const secret of ["127.0.0.1", ":9", "ECONNREFUSED", "fetch failed", "unreachable"]) expect(text).not.toContain(secret);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]?.details).toMatchObject({
+      request_id: res.body.request_id,
+      reason: "registry_unavailable",
+      registry: "http://127.0.0.1:9",
+    });
+    expect(logged[0]?.details.error).toContain("Registry unreachable");
+
+    // A product misconfigured with a token the registry refuses lets nobody in either, and says why:
+    // that is the product's configuration, not an outage. The registry's own words go to the log.
+    const wrongToken = await fastifyProduct({ token: newTestToken(), logger });
+    const refused = await wrongToken({ "x-api-key": key.key });
+    expect(refused).toMatchObject({
+      status: 500,
+      body: { code: "internal", reason: "registry_token_refused", request_id: expect.any(String) },
+    });
+    expect(JSON.stringify(refused.body)).not.toContain(server.url);
+    const entry = logged.find((l) => l.details.request_id === refused.body.request_id);
+    expect(entry?.details).toMatchObject({ reason: "registry_token_refused", status: 401, registry: server.url });
+    expect(entry?.details.error).toContain("Unauthorized");
+    expect(refused.body.detail).not.toContain(entry?.details.error);
+  });
+});
+
+describe("the verify middleware's options", () => {
+  const complete = { url: "http://127.0.0.1:9", token: "t", product: "billing" };
+  const builders = { registryAuth, registryAuthHook, registryAuthFetch, createKeyChecker };
+
+  it.each(Object.entries(builders))("%s refuses to be built without url, token or product, naming the option", (_name, build) => {
+    for (const option of ["url", "token", "product"] as const) {
+      const { [option]: _, ...rest } = complete;
+      expect(() => build(rest as RegistryAuthOptions)).toThrow(new RegExp(`option \`${option}\` is required`));
+      expect(() => build({ ...complete, [option]: "" })).toThrow(new RegExp(`option \`${option}\``));
+    }
+    expect(() => build({ ...complete, url: "registry" })).toThrow(/option `url` is not a URL/);
+    // Built with all three, nothing is contacted until the first request.
+    const built = build(complete);
+    built.close();
   });
 });

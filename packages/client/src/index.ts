@@ -7,6 +7,8 @@ export {
   type KeyCheck,
   type KeyChecker,
   type RegistryAuthFetchResult,
+  type RegistryAuthLogDetails,
+  type RegistryAuthLogger,
   type RegistryAuthOptions,
   type RegistryAuthRequest,
   type RegistryPrincipal,

@@ -1,14 +1,37 @@
-import { createHash } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import { ChangeFeed } from "./change-feed.js";
+import { type CachedKey, KeyCache } from "./key-cache.js";
 import { createRegistryClient, ok, type Problem, RegistryError } from "./registry-client.js";
-import { TtlCache } from "./ttl-cache.js";
+
+/**
+ * What the middleware tells the product's log and not the product's
+ * callers: the registry's address, the network error, the registry's own
+ * problem. `request_id` is also in the problem the caller received.
+ */
+export interface RegistryAuthLogDetails {
+  request_id: string;
+  /** The reason the caller was given, e.g. `registry_unavailable`. */
+  reason: string;
+  /** The registry's base URL. */
+  registry: string;
+  /** The error from the network or the registry (its problem title and detail, and its own request id). */
+  error: string;
+  /** The registry's answer status, when it answered. */
+  status?: number;
+  /** The registry's own request id, when it answered with one. */
+  registry_request_id?: string;
+}
+
+/** Where the middleware reports what it does not tell callers. */
+export type RegistryAuthLogger = (message: string, details: RegistryAuthLogDetails) => void;
 
 export interface RegistryAuthOptions {
-  /** Base URL of the registry. */
+  /** Base URL of the registry. Required: building the middleware without it throws. */
   url: string;
-  /** A registry token of role `service` (it may verify keys). */
+  /** A registry token of role `service` (it may verify keys). Required: building the middleware without it throws. */
   token: string;
-  /** The product this service is: keys must be for it (or for all products) and the tenant entitled to it. */
+  /** The product this service is: keys must be for it (or for all products) and the tenant entitled to it. Required. */
   product: string;
   /** A scope every request must hold. */
   scope?: string;
@@ -29,10 +52,21 @@ export interface RegistryAuthOptions {
   changes?: boolean;
   /** How long a positive answer is reused while the change feed is live (default 60000 ms). */
   liveCacheTtlMs?: number;
-  /** Most keys kept in the cache (default 10,000); the least recently used go first. */
+  /**
+   * Most keys kept in the cache (default 10,000). When full, the oldest
+   * entry goes, unless it was used since the last eviction pass (it then
+   * gets a second chance): close to least-recently-used.
+   */
   maxEntries?: number;
   /** Give up on the registry after this long and answer 503 (default 2000 ms). */
   timeoutMs?: number;
+  /**
+   * Receives what the product's callers are not told when the registry
+   * cannot be asked: its address, the network error, its own problem
+   * detail, under the request id the caller was given. Default: one
+   * `console.error` line per failed verify call.
+   */
+  logger?: RegistryAuthLogger;
   fetch?: typeof fetch;
 }
 
@@ -43,8 +77,14 @@ export interface RegistryPrincipal {
   scopes: string[];
 }
 
-/** A refusal carries `reason` (the verify reason, or `missing_key`) beside the usual problem fields. */
-export type KeyCheck = { ok: true; principal: RegistryPrincipal } | { ok: false; problem: Problem & { reason: string } };
+/**
+ * A refusal carries `reason` (the verify reason, or `missing_key`) and a
+ * `request_id` (also in the product's log when the registry could not be
+ * asked) beside the usual problem fields.
+ */
+export type KeyCheck =
+  | { ok: true; principal: RegistryPrincipal }
+  | { ok: false; problem: Problem & { reason: string; request_id: string } };
 
 /** Request headers as node:http gives them, or a fetch-API `Headers`. */
 export type RequestHeaders = IncomingHttpHeaders | Headers;
@@ -66,60 +106,111 @@ const PROBLEMS = {
   503: { code: "unavailable", title: "Service Unavailable" },
 } as const;
 
-function refusal(status: keyof typeof PROBLEMS, reason: string, detail: string): KeyCheck {
+type Refusal = Extract<KeyCheck, { ok: false }>;
+
+function refusal(status: keyof typeof PROBLEMS, reason: string, detail: string, request_id: string = randomUUID()): Refusal {
   const { code, title } = PROBLEMS[status];
-  return { ok: false, problem: { type: `urn:tenant-registry:problem:${code}`, title, status, detail, code, reason } };
+  return { ok: false, problem: { type: `urn:tenant-registry:problem:${code}`, title, status, detail, code, reason, request_id } };
 }
 
-function header(headers: RequestHeaders, name: string): string | undefined {
-  if (typeof (headers as Headers).get === "function") return (headers as Headers).get(name) ?? undefined;
-  const value = (headers as IncomingHttpHeaders)[name];
-  return Array.isArray(value) ? value[0] : value;
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+const WHITESPACE = /\s/;
+
+function bearer(auth: string): string | undefined {
+  // The common form without a regex match (no match array); anything else goes through the full pattern.
+  if (auth.startsWith("Bearer ") && auth.length > 7) {
+    const key = auth.slice(7);
+    if (!WHITESPACE.test(key)) return key;
+  }
+  return BEARER.exec(auth)?.[1] || undefined;
+}
+
+function keyOf(auth: string | undefined, apiKey: string | undefined): string | undefined {
+  if (auth) {
+    const key = bearer(auth);
+    if (key) return key;
+  }
+  return apiKey?.trim() || undefined;
 }
 
 function keyFrom(headers: RequestHeaders): string | undefined {
-  const auth = header(headers, "authorization");
-  if (auth) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    if (m?.[1]) return m[1];
+  if (typeof (headers as Headers).get === "function") {
+    const h = headers as Headers;
+    return keyOf(h.get("authorization") ?? undefined, h.get("x-api-key") ?? undefined);
   }
-  return header(headers, "x-api-key")?.trim() || undefined;
+  const h = headers as IncomingHttpHeaders;
+  const apiKey = h["x-api-key"];
+  return keyOf(h.authorization, Array.isArray(apiKey) ? apiKey[0] : apiKey);
+}
+
+/** `name` equals `lower` (already lower case) ignoring ASCII case, without allocating. */
+function sameName(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  if (name === lower) return true;
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
 }
 
 /**
- * Why a verify call failed, as the product's caller should hear it. A 401 or
- * 403 from the registry means the registry refused this service's own token:
- * a configuration error of the product, not an outage, so it is not
- * reported as "the registry did not answer".
+ * The key of a node:http request, read from `rawHeaders`: node builds
+ * `req.headers` lazily, on first access, and that object is most of what
+ * reading two headers would cost. Undefined: no key; null: a repeated
+ * x-api-key (node would join them), left to `req.headers` to decide.
  */
-function failure(err: unknown): KeyCheck {
-  if (err instanceof RegistryError && (err.status === 401 || err.status === 403)) {
-    return refusal(
-      500,
-      "registry_token_refused",
-      `The key registry refused this service's token (${err.status} ${err.problem.title}: ${err.problem.detail}). ` +
-        "The service must be configured with a registry token of role service.",
-    );
+function keyFromRaw(raw: string[]): string | undefined | null {
+  let auth: string | undefined;
+  let apiKey: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 13 && sameName(name, "authorization")) {
+      // Node keeps the first Authorization header and drops the others.
+      auth ??= raw[i + 1];
+    } else if (name.length === 9 && sameName(name, "x-api-key")) {
+      if (apiKey !== undefined) return null;
+      apiKey = raw[i + 1];
+    }
   }
-  // Failing closed: a product that cannot ask the registry lets nobody in.
-  const detail =
-    err instanceof RegistryError ? `The key registry did not answer (${err.problem.detail}).` : "The key registry did not answer.";
-  return refusal(503, "registry_unavailable", detail);
+  return keyOf(auth, apiKey);
 }
 
-/** The framework-free core of the middleware: headers in, a principal or a problem out. */
-export function createKeyChecker(options: RegistryAuthOptions): KeyChecker {
-  const client = createRegistryClient({
-    url: options.url,
-    token: options.token,
-    timeoutMs: options.timeoutMs ?? 2000,
-    fetch: options.fetch,
-  });
+/** What the three adapters share: a synchronous cache lookup, and the full check behind it. */
+interface Core extends KeyChecker {
+  /** The principal of a cached, still trusted positive answer for `key`, or undefined. Synchronous. */
+  cached(key: string): RegistryPrincipal | undefined;
+  /** The full check of an extracted key: the cache, else one verify call shared by concurrent requests. */
+  resolve(key: string | undefined): Promise<KeyCheck>;
+}
+
+function required(options: RegistryAuthOptions | undefined, name: "url" | "token" | "product", what: string): string {
+  const value = options?.[name];
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new TypeError(
+      `@tenant-registry/client: the option \`${name}\` is required (${what}); it is ${value === "" ? "empty" : "missing"}`,
+    );
+  }
+  return value;
+}
+
+function defaultLogger(message: string, details: RegistryAuthLogDetails): void {
+  console.error(`@tenant-registry/client: ${message}`, details);
+}
+
+function createCore(options: RegistryAuthOptions): Core {
+  const url = required(options, "url", "the registry's base URL, e.g. http://127.0.0.1:8080");
+  try {
+    new URL(url);
+  } catch {
+    throw new TypeError("@tenant-registry/client: the option `url` is not a URL (the registry's base URL, e.g. http://127.0.0.1:8080)");
+  }
+  const token = required(options, "token", "a registry token of role service");
+  const product = required(options, "product", "the product this service is");
+  const logger = options.logger ?? defaultLogger;
+  const client = createRegistryClient({ url, token, timeoutMs: options.timeoutMs ?? 2000, fetch: options.fetch });
   const ttl = options.cacheTtlMs ?? 1000;
-  const feed = options.changes === false || ttl <= 0 ? undefined : new ChangeFeed(options);
+  const feed = options.changes === false || ttl <= 0 ? undefined : new ChangeFeed({ url, token, fetch: options.fetch });
   const liveTtl = feed ? Math.max(options.liveCacheTtlMs ?? 60_000, ttl) : ttl;
-  // Keyed by a digest, so the process never holds plaintext keys longer than a request.
-  const cache = ttl > 0 ? new TtlCache<Cached>({ max: options.maxEntries ?? 10_000, ttl: liveTtl }) : undefined;
+  // Keyed by the key itself, as it arrives on every request anyway (see "Cost at the product" in docs/api-keys.md).
+  const cache = ttl > 0 ? new KeyCache(options.maxEntries ?? 10_000) : undefined;
   if (feed && cache) {
     feed.onInvalidate = (change) => {
       if (typeof change.key_id === "string" || typeof change.tenant_id === "string") {
@@ -127,170 +218,110 @@ export function createKeyChecker(options: RegistryAuthOptions): KeyChecker {
       } else cache.clear();
     };
   }
-  const body = { product: options.product, ...(options.scope ? { scope: options.scope } : {}) };
-  const inFlight = new Map<string, ReturnType<typeof verify>>();
+  const body = { product, ...(options.scope ? { scope: options.scope } : {}) };
+  // Concurrent requests with one uncached key share a single verify call, and so one answer (one request id on failure).
+  const inFlight = new Map<string, Promise<KeyCheck>>();
 
-  return {
-    live: () => feed?.live() ?? false,
-    close: () => feed?.close(),
-    async check(headers) {
-      const key = keyFrom(headers);
-      if (!key) return refusal(401, "missing_key", "Send an API key as `Authorization: Bearer bp_…` or `X-API-Key`.");
-      feed?.start();
-      const digest = createHash("sha256").update(key).digest("base64url");
-      const cached = cache?.get(digest);
-      if (cached) {
-        // Trusted for as long as the feed's state allows now, whenever it was stored.
-        if (Date.now() - cached.at <= (feed?.live() ? liveTtl : ttl)) return { ok: true, principal: cached.principal };
-        cache?.delete(digest);
-      }
-      // An answer is kept only if no notice arrived while it was being fetched: it may predate the change.
-      const epoch = feed?.epoch ?? 0;
-      // Concurrent requests with one uncached key share a single verify call.
-      let pending = inFlight.get(digest);
-      if (!pending) {
-        pending = verify(key).finally(() => inFlight.delete(digest));
-        inFlight.set(digest, pending);
-      }
-      let answer: Awaited<ReturnType<typeof verify>>;
-      try {
-        answer = await pending;
-      } catch (err) {
-        return failure(err);
-      }
-      if (!answer.valid) {
-        const status = FORBIDDEN_REASONS.has(answer.reason) ? 403 : 401;
-        return refusal(status, answer.reason, `The API key was refused: ${answer.reason}.`);
-      }
-      const principal = { tenant_id: answer.tenant_id, key_id: answer.key_id, scopes: answer.scopes };
-      if (cache && (feed?.epoch ?? 0) === epoch) {
-        // Never cache past the key's own expiry.
-        const left = answer.expires_at ? Date.parse(answer.expires_at) - Date.now() : liveTtl;
-        if (left > 0) cache.set(digest, { principal, at: Date.now() }, { ttl: Math.min(liveTtl, left) });
-      }
-      return { ok: true, principal };
-    },
-  };
+  function cached(key: string): RegistryPrincipal | undefined {
+    const entry = cache?.get(key);
+    if (entry === undefined) return undefined;
+    const now = Date.now();
+    // Trusted for as long as the feed's state allows now, whenever it was stored.
+    if (now < entry.expires && (now - entry.at <= ttl || feed?.live(now))) {
+      entry.hot = true;
+      return entry.principal;
+    }
+    cache?.delete(key);
+    return undefined;
+  }
+
+  async function ask(key: string): Promise<KeyCheck> {
+    // An answer is kept only if no notice arrived while it was being fetched: it may predate the change.
+    const epoch = feed?.epoch ?? 0;
+    let answer: Awaited<ReturnType<typeof verify>>;
+    try {
+      answer = await verify(key);
+    } catch (err) {
+      return failure(err);
+    }
+    if (!answer.valid) {
+      const status = FORBIDDEN_REASONS.has(answer.reason) ? 403 : 401;
+      return refusal(status, answer.reason, `The API key was refused: ${answer.reason}.`);
+    }
+    const principal = { tenant_id: answer.tenant_id, key_id: answer.key_id, scopes: answer.scopes };
+    if (cache && (feed?.epoch ?? 0) === epoch) {
+      const at = Date.now();
+      // Never cached past the key's own expiry.
+      const expires = Math.min(at + liveTtl, answer.expires_at ? Date.parse(answer.expires_at) : Number.POSITIVE_INFINITY);
+      if (expires > at) cache.set(key, { principal, at, expires, hot: false } satisfies CachedKey);
+    }
+    return { ok: true, principal };
+  }
+
+  /**
+   * Why a verify call failed, as the product's caller hears it: the reason
+   * and a request id, never the registry's address, a network error or the
+   * registry's own detail text; those go to the product's log. A 401 or 403
+   * from the registry means it refused this service's own token: a
+   * configuration error of the product, not an outage.
+   */
+  function failure(err: unknown): KeyCheck {
+    const request_id = randomUUID();
+    const problem = err instanceof RegistryError ? err.problem : undefined;
+    const details: RegistryAuthLogDetails = {
+      request_id,
+      reason: "registry_unavailable",
+      registry: url,
+      error: problem ? `${problem.title}: ${problem.detail}` : err instanceof Error ? err.message : String(err),
+      ...(problem && problem.code !== "unavailable" ? { status: problem.status } : {}),
+      ...(problem?.request_id ? { registry_request_id: problem.request_id } : {}),
+    };
+    if (problem && (problem.status === 401 || problem.status === 403)) {
+      details.reason = "registry_token_refused";
+      logger("the key registry refused this service's token; configure a registry token of role service", details);
+      return refusal(
+        500,
+        "registry_token_refused",
+        `The key registry refused this service's token (${problem.status}). ` +
+          "The service must be configured with a registry token of role service.",
+        request_id,
+      );
+    }
+    // Failing closed: a product that cannot ask the registry lets nobody in.
+    logger("the key registry did not answer a verify call; the request was refused with 503", details);
+    return refusal(503, "registry_unavailable", "The key registry did not answer; try again shortly.", request_id);
+  }
 
   function verify(key: string) {
     return ok(client.POST("/v1/internal/api-keys/verify", { body: { key, ...body } }));
   }
+
+  async function resolve(key: string | undefined): Promise<KeyCheck> {
+    if (key === undefined) return refusal(401, "missing_key", "Send an API key as `Authorization: Bearer bp_…` or `X-API-Key`.");
+    feed?.start();
+    const principal = cached(key);
+    if (principal) return { ok: true, principal };
+    let pending = inFlight.get(key);
+    if (!pending) {
+      pending = ask(key).finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  return {
+    cached,
+    resolve,
+    check: (headers) => resolve(keyFrom(headers)),
+    live: () => feed?.live() ?? false,
+    close: () => feed?.close(),
+  };
 }
 
-interface Cached {
-  principal: RegistryPrincipal;
-  /** When it was stored: how long it is trusted depends on the feed's state when it is read. */
-  at: number;
-}
-
-/** Heartbeats this far apart mean the feed is not live (the registry sends one at least every second). */
-const FEED_SILENCE_MS = 2000;
-
-/**
- * The registry's change feed (GET /v1/internal/changes, server-sent events),
- * read with fetch: `invalidate` notices name a key or tenant whose cached
- * answers must go; heartbeats prove the feed is live. Reconnects after a
- * drop or 2 s of silence; each (re)connection drops every cached answer, as
- * notices may have been missed meanwhile.
- */
-class ChangeFeed {
-  onInvalidate: (change: { key_id?: unknown; tenant_id?: unknown }) => void = () => {};
-  /** Bumped by every notice and every change of liveness. */
-  epoch = 0;
-  private lastBeat = 0;
-  private connectedAt = 0;
-  private started = false;
-  private stopped = false;
-  private abort: AbortController | null = null;
-  private watchdog: ReturnType<typeof setInterval> | null = null;
-
-  constructor(private readonly options: RegistryAuthOptions) {}
-
-  live(): boolean {
-    return this.lastBeat > 0 && Date.now() - this.lastBeat <= FEED_SILENCE_MS;
-  }
-
-  start(): void {
-    if (this.started || this.stopped) return;
-    this.started = true;
-    this.watchdog = setInterval(() => {
-      if (this.abort && Date.now() - Math.max(this.lastBeat, this.connectedAt) > FEED_SILENCE_MS) this.abort.abort();
-    }, 250);
-    this.watchdog.unref?.();
-    void this.run();
-  }
-
-  close(): void {
-    this.stopped = true;
-    if (this.watchdog) clearInterval(this.watchdog);
-    this.abort?.abort();
-  }
-
-  private beat(): void {
-    if (!this.live()) {
-      // Live again: whatever was cached before may have missed a notice.
-      this.epoch++;
-      this.onInvalidate({});
-    }
-    this.lastBeat = Date.now();
-  }
-
-  private async run(): Promise<void> {
-    const doFetch = this.options.fetch ?? fetch;
-    const url = `${this.options.url.replace(/\/+$/, "")}/v1/internal/changes`;
-    while (!this.stopped) {
-      this.abort = new AbortController();
-      const started = Date.now();
-      // Silence counts from the moment of connecting: a feed that never beats is cut after 2 s.
-      this.connectedAt = started;
-      try {
-        const res = await doFetch(url, {
-          headers: { authorization: `Bearer ${this.options.token}`, accept: "text/event-stream" },
-          signal: this.abort.signal,
-        });
-        if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-        const decoder = new TextDecoder();
-        let buf = "";
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(chunk, { stream: true });
-          for (let cut = buf.indexOf("\n\n"); cut >= 0; cut = buf.indexOf("\n\n")) {
-            this.message(buf.slice(0, cut));
-            buf = buf.slice(cut + 2);
-          }
-        }
-      } catch {
-        // Dropped, refused or silent: reconnect below.
-      }
-      this.abort = null;
-      if (this.lastBeat !== 0) {
-        this.lastBeat = 0;
-        this.epoch++;
-      }
-      if (this.stopped) return;
-      await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started))).unref?.());
-    }
-  }
-
-  private message(block: string): void {
-    let event = "message";
-    let data = "";
-    for (const line of block.split("\n")) {
-      if (line.startsWith("event:")) event = line.slice(6).trim();
-      else if (line.startsWith("data:")) data += line.slice(5).trim();
-    }
-    if (event === "heartbeat") this.beat();
-    else if (event === "invalidate") {
-      this.epoch++;
-      let change: { key_id?: unknown; tenant_id?: unknown } = {};
-      try {
-        const v: unknown = JSON.parse(data);
-        if (typeof v === "object" && v !== null) change = v;
-      } catch {
-        // Unreadable: drop everything.
-      }
-      this.onInvalidate(change);
-    }
-  }
+/** The framework-free core of the middleware: headers in, a principal or a problem out. Throws without `url`, `token` or `product`. */
+export function createKeyChecker(options: RegistryAuthOptions): KeyChecker {
+  const { check, live, close } = createCore(options);
+  return { check, live, close };
 }
 
 /** The response headers of a refusal: a problem body, a challenge on 401, a retry hint on 503. */
@@ -314,22 +345,34 @@ export interface HookReply {
 
 /**
  * A Fastify onRequest/preHandler hook: `app.addHook("onRequest", registryAuthHook({...}))`; sets `request.registryAuth`.
+ * A callback-style hook, so that a cached answer goes on synchronously, with no promise.
  * The package does not depend on Fastify, so TypeScript users declare the field once:
  * `declare module "fastify" { interface FastifyRequest { registryAuth?: RegistryPrincipal } }`.
+ * Throws at once without `url`, `token` or `product`.
  */
 export function registryAuthHook(options: RegistryAuthOptions) {
-  const checker = createKeyChecker(options);
-  const hook = async function registryAuthHook(request: HookRequest, reply: HookReply): Promise<void> {
-    const result = await checker.check(request.headers);
-    if (result.ok) {
-      request.registryAuth = result.principal;
+  const core = createCore(options);
+  const hook = function registryAuthHook(request: HookRequest, reply: HookReply, done: (err?: Error) => void): void {
+    const key = keyFrom(request.headers);
+    const principal = key === undefined ? undefined : core.cached(key);
+    if (principal) {
+      request.registryAuth = principal;
+      done();
       return;
     }
-    reply.headers(refusalHeaders(result.problem.status));
-    await reply.code(result.problem.status).send(result.problem);
+    core.resolve(key).then((result) => {
+      if (result.ok) {
+        request.registryAuth = result.principal;
+        done();
+        return;
+      }
+      // Answered here: Fastify goes no further, so done() is not called.
+      reply.headers(refusalHeaders(result.problem.status));
+      reply.code(result.problem.status).send(result.problem);
+    }, done);
   };
-  // close(): stop following the registry's change feed (e.g. in the app's onClose).
-  return Object.assign(hook, { close: () => checker.close() });
+  // close(): stop following the registry's change feed (e.g. in the app's onClose); live(): whether it is live now.
+  return Object.assign(hook, { close: () => core.close(), live: () => core.live() });
 }
 
 /** What registryAuthFetch answers: the key's principal, or a problem response to send back as it is. */
@@ -339,29 +382,45 @@ export type RegistryAuthFetchResult = { principal: RegistryPrincipal } | { respo
  * For fetch-API handlers (Hono, itty-router, Next.js route handlers, Deno and
  * Bun servers): `const auth = registryAuthFetch({...})`, then in a handler
  * `const r = await auth(request); if ("response" in r) return r.response;`.
+ * Throws at once without `url`, `token` or `product`.
  */
 export function registryAuthFetch(
   options: RegistryAuthOptions,
-): ((request: Request) => Promise<RegistryAuthFetchResult>) & { close(): void } {
-  const checker = createKeyChecker(options);
+): ((request: Request) => Promise<RegistryAuthFetchResult>) & { close(): void; live(): boolean } {
+  const core = createCore(options);
   const handler = async function registryAuthFetch(request: Request): Promise<RegistryAuthFetchResult> {
-    const result = await checker.check(request.headers);
+    const key = keyFrom(request.headers);
+    const principal = key === undefined ? undefined : core.cached(key);
+    if (principal) return { principal };
+    const result = await core.resolve(key);
     if (result.ok) return { principal: result.principal };
     const { status } = result.problem;
     return { response: new Response(JSON.stringify(result.problem), { status, headers: refusalHeaders(status) }) };
   };
-  // close(): stop following the registry's change feed.
-  return Object.assign(handler, { close: () => checker.close() });
+  // close(): stop following the registry's change feed; live(): whether it is live now.
+  return Object.assign(handler, { close: () => core.close(), live: () => core.live() });
 }
 
 /** A request as Express and plain node:http give it, with the principal attached once verified. */
 export type RegistryAuthRequest = IncomingMessage & { registryAuth?: RegistryPrincipal };
 
-/** Express-style middleware `(req, res, next)`, also usable with plain node:http; sets `req.registryAuth`. */
+/**
+ * Express-style middleware `(req, res, next)`, also usable with plain node:http; sets `req.registryAuth`.
+ * A cached answer calls next() synchronously. Throws at once without `url`, `token` or `product`.
+ */
 export function registryAuth(options: RegistryAuthOptions) {
-  const checker = createKeyChecker(options);
+  const core = createCore(options);
   const middleware = function registryAuthMiddleware(req: RegistryAuthRequest, res: ServerResponse, next: (err?: unknown) => void): void {
-    checker.check(req.headers).then((result) => {
+    // rawHeaders when node gives them (a real IncomingMessage), else the headers object (tests, other servers).
+    const raw = Array.isArray(req.rawHeaders) ? keyFromRaw(req.rawHeaders) : null;
+    const key = raw === null ? keyFrom(req.headers) : raw;
+    const principal = key === undefined ? undefined : core.cached(key);
+    if (principal) {
+      req.registryAuth = principal;
+      next();
+      return;
+    }
+    core.resolve(key).then((result) => {
       if (result.ok) {
         req.registryAuth = result.principal;
         next();
@@ -370,6 +429,6 @@ export function registryAuth(options: RegistryAuthOptions) {
       res.writeHead(result.problem.status, refusalHeaders(result.problem.status)).end(JSON.stringify(result.problem));
     }, next);
   };
-  // close(): stop following the registry's change feed.
-  return Object.assign(middleware, { close: () => checker.close() });
+  // close(): stop following the registry's change feed; live(): whether it is live now.
+  return Object.assign(middleware, { close: () => core.close(), live: () => core.live() });
 }
