@@ -56,7 +56,8 @@ export async function spawnServer(script: string, args: string[], env: Record<st
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const deadline = Date.now() + 30_000;
+  // Generous: on a shared, loaded machine the registry has taken over 30 s to compile, migrate and listen.
+  const deadline = Date.now() + 120_000;
   while (!(await accepts(port))) {
     if (child.exitCode !== null) throw new Error(`${script} exited: ${stderr}`);
     if (Date.now() > deadline) {
