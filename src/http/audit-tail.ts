@@ -140,6 +140,7 @@ export class AuditTail {
    * fails (the client resumes with Last-Event-ID and misses nothing).
    */
   subscribe(stream: SseStream, filter: StreamFilter, after: bigint | null): void {
+    if (stream.closed) return;
     const sub: Subscriber = { stream, filter, after: after ?? this.position ?? 0n };
     stream.onClose(() => this.live.delete(sub));
     if (after === null && this.position !== null) {

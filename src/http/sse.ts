@@ -29,7 +29,7 @@ export class SseStream {
   /** Set when the stream was cut for not reading (metrics, logs). */
   dropped = false;
   private overTimer: NodeJS.Timeout | undefined;
-  private readonly closers: (() => void)[] = [];
+  private readonly closers = new Set<() => void>();
 
   constructor(
     private readonly req: FastifyRequest,
@@ -61,9 +61,11 @@ export class SseStream {
     raw.on("error", () => this.close());
   }
 
-  onClose(fn: () => void): void {
+  /** Run `fn` when the stream closes (at once if it has). Returns a function that cancels it. */
+  onClose(fn: () => void): () => void {
     if (this.closed) fn();
-    else this.closers.push(fn);
+    else this.closers.add(fn);
+    return () => this.closers.delete(fn);
   }
 
   /** Queue messages without waiting; false when the stream is closed or was dropped for holding too much. */
@@ -107,9 +109,13 @@ export class SseStream {
     const stalled = new Promise<"stalled">((r) => {
       timer = setTimeout(() => r("stalled"), stallMs);
     });
-    const closed = new Promise<"closed">((r) => this.onClose(() => r("closed")));
+    let forget = () => {};
+    const closed = new Promise<"closed">((r) => {
+      forget = this.onClose(() => r("closed"));
+    });
     const outcome = await Promise.race([once(this.reply.raw, "drain").then(() => "drained" as const), stalled, closed]);
     clearTimeout(timer);
+    forget();
     if (outcome === "stalled") this.drop();
     return outcome === "drained" && !this.closed;
   }
@@ -128,7 +134,9 @@ export class SseStream {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.overTimer);
-    for (const fn of this.closers.splice(0)) fn();
+    const closers = [...this.closers];
+    this.closers.clear();
+    for (const fn of closers) fn();
     if (!this.reply.raw.writableEnded) this.reply.raw.end();
   }
 }
