@@ -4,8 +4,7 @@ import { WebhookWorker } from "../domain/webhook-worker.js";
 import { VERIFY_CHANNEL } from "../store/notify.js";
 import { AUDIT_CHANNEL, DELIVERY_CHANNEL, deliveryQueueDepth, ENDPOINTS_CHANGED } from "../store/webhooks.js";
 import { AuditTail } from "./audit-tail.js";
-import type { SseStream } from "./sse.js";
-import { StreamSlots } from "./sse.js";
+import { type SseStream, StreamSlots } from "./sse.js";
 import { ChangeFeed, type StreamHub, streamRoutes } from "./streams.js";
 import type { App, Deps } from "./types.js";
 import { webhookRoutes } from "./webhooks.js";
@@ -100,7 +99,11 @@ export async function eventRoutes(app: App, deps: Deps): Promise<void> {
           worker.onAudit();
           tail.wake();
         },
-        () => void worker.refresh(),
+        () => {
+          // Back after a lost connection: notices may have been missed.
+          void worker.refresh();
+          tail.wake();
+        },
       ),
     );
     unlisten.push(
