@@ -34,6 +34,8 @@ const EnvSchema = Type.Object({
   TRIAL_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 86400000, default: 60000 }),
   ARGON2_THREADS: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
   ARGON2_QUEUE: Type.Integer({ minimum: 0, maximum: 10000, default: 64 }),
+  STREAM_MAX: Type.Integer({ minimum: 1, maximum: 100000, default: 2000 }),
+  STREAM_MAX_PER_PRINCIPAL: Type.Integer({ minimum: 1, maximum: 100000, default: 50 }),
   WEBHOOK_ALLOW_PRIVATE: Type.Union([Type.Literal("true"), Type.Literal("false")], { default: "false" }),
   WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 10000 }),
   WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 8 }),
@@ -64,6 +66,8 @@ const HINTS: Record<string, string> = {
   TRIAL_SWEEP_INTERVAL_MS: "milliseconds, from 1000 to 86400000",
   ARGON2_THREADS: "an integer from 1 to 64 (default: the number of CPUs)",
   ARGON2_QUEUE: "an integer from 0 to 10000",
+  STREAM_MAX: "open event streams per instance (audit and changes together), an integer from 1 to 100000",
+  STREAM_MAX_PER_PRINCIPAL: "open event streams per principal per instance, an integer from 1 to 100000",
   WEBHOOK_ALLOW_PRIVATE: "true or false",
   WEBHOOK_TIMEOUT_MS: "milliseconds, from 100 to 60000",
   WEBHOOK_CONCURRENCY: "an integer from 1 to 256",
@@ -115,6 +119,8 @@ export interface Config {
   /** Key hashes that may wait for a thread; beyond that verify answers 503. */
   argon2Queue: number;
   webhooks: WebhookSettings;
+  /** Event streams per instance (`/v1/audit/stream` and `/v1/internal/changes` together): beyond `perPrincipal` 429, beyond `max` 503. */
+  streams: { max: number; perPrincipal: number };
 }
 
 /** Webhook delivery (docs/webhooks.md). The retry timings are settings so tests need not wait 5 s. */
@@ -250,6 +256,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollMs: s.WEBHOOK_POLL_MS,
       retentionDays: s.WEBHOOK_RETENTION_DAYS,
     },
+    streams: { max: s.STREAM_MAX, perPrincipal: s.STREAM_MAX_PER_PRINCIPAL },
   };
 }
 

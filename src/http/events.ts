@@ -3,7 +3,9 @@ import { WebhookSender } from "../domain/webhook-sender.js";
 import { WebhookWorker } from "../domain/webhook-worker.js";
 import { VERIFY_CHANNEL } from "../store/notify.js";
 import { AUDIT_CHANNEL, DELIVERY_CHANNEL, deliveryQueueDepth, ENDPOINTS_CHANGED } from "../store/webhooks.js";
-import { type SseStream, type StreamHub, streamRoutes } from "./streams.js";
+import { AuditTail } from "./audit-tail.js";
+import { type SseStream, StreamSlots } from "./sse.js";
+import { ChangeFeed, type StreamHub, streamRoutes } from "./streams.js";
 import type { App, Deps } from "./types.js";
 import { webhookRoutes } from "./webhooks.js";
 
@@ -16,24 +18,32 @@ import { webhookRoutes } from "./webhooks.js";
 export async function eventRoutes(app: App, deps: Deps): Promise<void> {
   const { db, config } = deps;
   const log = app.log;
-  const auditListeners = new Set<() => void>();
-  const changeListeners = new Set<(c: { payload: string } | { listening: boolean }) => void>();
-  let changesLive = false;
-
+  const dropped = new Counter({
+    name: "tenant_registry_stream_dropped_total",
+    help: "Stream subscribers disconnected for leaving more than 1 MiB unread, by stream.",
+    labelNames: ["stream"] as const,
+    registers: [app.metrics.registry],
+  });
+  const streamQueries = new Counter({
+    name: "tenant_registry_audit_stream_queries_total",
+    help: "Statements the audit streams ran: the instance's one tail (reader=tail), or subscribers catching up from behind it (reader=catch_up).",
+    labelNames: ["reader"] as const,
+    registers: [app.metrics.registry],
+  });
+  const tail = new AuditTail(
+    db,
+    log,
+    { pollMs: 1000, page: 500, ringEvents: 10_000, ringBytes: 16 * 1024 * 1024, catchUpReads: 2, stallMs: 10_000 },
+    { query: (reader, n) => streamQueries.inc({ reader }, n) },
+  );
+  const changes = new ChangeFeed(500);
   const hub: StreamHub = {
-    onAudit(fn) {
-      auditListeners.add(fn);
-      return () => auditListeners.delete(fn);
-    },
-    onChange(fn) {
-      changeListeners.add(fn);
-      return () => changeListeners.delete(fn);
-    },
-    changesLive: () => changesLive,
+    tail,
+    changes,
+    slots: new StreamSlots(config.streams.max, config.streams.perPrincipal),
     streams: new Map<"audit" | "changes", Set<SseStream>>(),
-    auditPollMs: 1000,
     commentEveryMs: 10_000,
-    heartbeatEveryMs: 500,
+    dropped: (stream) => dropped.inc({ stream }),
   };
 
   const attempts = new Counter({
@@ -87,9 +97,13 @@ export async function eventRoutes(app: App, deps: Deps): Promise<void> {
         AUDIT_CHANNEL,
         () => {
           worker.onAudit();
-          for (const fn of auditListeners) fn();
+          tail.wake();
         },
-        () => void worker.refresh(),
+        () => {
+          // Back after a lost connection: notices may have been missed.
+          void worker.refresh();
+          tail.wake();
+        },
       ),
     );
     unlisten.push(
@@ -102,13 +116,8 @@ export async function eventRoutes(app: App, deps: Deps): Promise<void> {
     unlisten.push(
       await db.listen(
         VERIFY_CHANNEL,
-        (payload) => {
-          for (const fn of changeListeners) fn({ payload });
-        },
-        (listening) => {
-          changesLive = listening;
-          for (const fn of changeListeners) fn({ listening });
-        },
+        (payload) => changes.notice(payload),
+        (listening) => changes.listening(listening),
       ),
     );
   } catch (err) {
@@ -127,5 +136,5 @@ export async function eventRoutes(app: App, deps: Deps): Promise<void> {
   });
 
   await webhookRoutes(app, { ...deps, wake: () => worker.wake() });
-  await streamRoutes(app, { db, hub });
+  await streamRoutes(app, { hub });
 }

@@ -1,84 +1,77 @@
-import { once } from "node:events";
 import { Type } from "@sinclair/typebox";
-import type { FastifyReply, FastifyRequest } from "fastify";
 import { AppError } from "../domain/errors.js";
 import { AuditListQuery } from "../schemas/audit.js";
 import { ProblemRef } from "../schemas/common.js";
-import { type AuditFilter, auditList } from "../store/audit.js";
-import type { Db } from "../store/db.js";
+import type { AuditTail, StreamFilter } from "./audit-tail.js";
 import { CursorPart, decodeCursor } from "./pagination.js";
+import { fanOut, SseStream, type StreamSlots } from "./sse.js";
 import type { App } from "./types.js";
 
-const PAGE = 500;
-
-/** What the streams need from the rest of the app: wake-ups and the subscriber register. */
+/** What the streams need from the rest of the app. */
 export interface StreamHub {
-  /** Called whenever audit events may have committed. Returns an unsubscribe. */
-  onAudit(fn: () => void): () => void;
-  /** Verify-cache changes: a notice payload, or a liveness change of the change channel. */
-  onChange(fn: (change: { payload: string } | { listening: boolean }) => void): () => void;
-  /** True while change notifications flow. */
-  changesLive(): boolean;
+  /** The one reader of the audit log on this instance. */
+  tail: AuditTail;
+  /** Verify-cache changes, fanned out from the notification channel. */
+  changes: ChangeFeed;
+  /** Stream slots per principal and per instance, both kinds together. */
+  slots: StreamSlots;
   /** Open streams by kind (metrics), and ending them all at shutdown. */
   streams: Map<"audit" | "changes", Set<SseStream>>;
-  auditPollMs: number;
   commentEveryMs: number;
-  heartbeatEveryMs: number;
+  /** A subscriber was cut for not reading. */
+  dropped(kind: "audit" | "changes"): void;
 }
 
 /**
- * One server-sent-events response. The socket's idle timeout is turned off
- * (a stream is quiet between events by design, and request timeouts meant
- * for ordinary requests must not cut it); writes respect backpressure.
+ * `/v1/internal/changes`: each notice or liveness change is serialised once
+ * and written to every subscriber, a slice at a time, in the order they
+ * came; one heartbeat timer serves them all.
  */
-export class SseStream {
-  closed = false;
-  private readonly closers: (() => void)[] = [];
+export class ChangeFeed {
+  private readonly subs = new Set<SseStream>();
+  private queue: Promise<void> = Promise.resolve();
+  private live = false;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly req: FastifyRequest,
-    private readonly reply: FastifyReply,
-  ) {}
+  constructor(private readonly heartbeatEveryMs: number) {}
 
-  open(): void {
-    this.reply.hijack();
-    const raw = this.reply.raw;
-    this.req.raw.socket.setTimeout(0);
-    this.req.raw.socket.setNoDelay(true);
-    raw.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-      "x-content-type-options": "nosniff",
-      "x-request-id": this.req.id,
-    });
-    // Headers now, not with the first event: the caller learns at once that it is subscribed.
-    raw.write(": subscribed\n\n");
-    this.req.raw.on("close", () => this.close());
-    raw.on("error", () => this.close());
+  /** A notice from the change channel. */
+  notice(payload: string): void {
+    this.send(`event: invalidate\ndata: ${normalise(payload)}\n\n`);
   }
 
-  onClose(fn: () => void): void {
-    if (this.closed) fn();
-    else this.closers.push(fn);
+  /** The channel started or stopped carrying notices: subscribers drop everything they cached. */
+  listening(live: boolean): void {
+    this.live = live;
+    this.send('event: invalidate\ndata: {"all":true}\n\n');
   }
 
-  /** Write one message; resolves once the socket can take more. */
-  async send(text: string): Promise<void> {
-    if (this.closed) return;
-    if (!this.reply.raw.write(text)) {
-      await Promise.race([once(this.reply.raw, "drain"), new Promise<void>((r) => this.onClose(r))]);
+  add(stream: SseStream): void {
+    this.subs.add(stream);
+    if (this.live) stream.write(HEARTBEAT);
+    if (!this.timer) {
+      this.timer = setInterval(() => {
+        if (this.live) this.queue = this.queue.then(() => fanOut(this.subs, HEARTBEAT));
+      }, this.heartbeatEveryMs);
+      this.timer.unref();
     }
+    stream.onClose(() => {
+      this.subs.delete(stream);
+      if (this.subs.size === 0) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    });
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const fn of this.closers.splice(0)) fn();
-    if (!this.reply.raw.writableEnded) this.reply.raw.end();
+  private send(text: string): void {
+    if (this.subs.size === 0) return;
+    const message = Buffer.from(text);
+    this.queue = this.queue.then(() => fanOut(this.subs, message));
   }
 }
+
+const HEARTBEAT = Buffer.from("event: heartbeat\ndata: {}\n\n");
 
 const AuditStreamQuery = Type.Object(
   {
@@ -92,12 +85,41 @@ const AuditStreamQuery = Type.Object(
 );
 
 const LastEventId = /^\d{1,19}$/;
+const MAX_ID = 2n ** 63n - 1n;
 
-async function settledHead(db: Db): Promise<string> {
-  const [r] = await db.query<{ head: string }>("SELECT (audit_horizon() - 1)::text AS head");
-  if (!r) throw new Error("audit_horizon() returned no row");
-  return r.head;
+/** Answers every stream route can give besides its event stream. */
+const STREAM_REFUSALS = {
+  429: {
+    ...ProblemRef,
+    description:
+      "This principal holds STREAM_MAX_PER_PRINCIPAL streams on this instance, or too many failed authentications came from this address; retry after Retry-After seconds.",
+  },
+  503: {
+    ...ProblemRef,
+    description: "This instance holds STREAM_MAX streams, or the database is unavailable; retry after Retry-After seconds.",
+  },
+};
+
+const eventStream = (description: string) => ({
+  description,
+  content: { "text/event-stream": { schema: Type.String({ description }) } },
+});
+
+/** The last id received, as a bigint, or the 400 for a value no audit event can have. */
+function lastEventId(header: string): bigint {
+  const v = header.trim();
+  if (!LastEventId.test(v) || BigInt(v) > MAX_ID) {
+    throw new AppError("invalid_input", "Last-Event-ID must be an audit event id", {
+      errors: [{ field: "headers/last-event-id", message: "must be a decimal integer from 0 to 9223372036854775807" }],
+    });
+  }
+  return BigInt(v);
 }
+
+const badCursor = () =>
+  new AppError("invalid_input", "cursor is not valid; pass a next_cursor from this list unchanged", {
+    errors: [{ field: "querystring/cursor", message: "is not a cursor this registry issued" }],
+  });
 
 function track(hub: StreamHub, kind: "audit" | "changes", s: SseStream): void {
   let set = hub.streams.get(kind);
@@ -109,7 +131,7 @@ function track(hub: StreamHub, kind: "audit" | "changes", s: SseStream): void {
   s.onClose(() => set.delete(s));
 }
 
-export async function streamRoutes(app: App, { db, hub }: { db: Db; hub: StreamHub }): Promise<void> {
+export async function streamRoutes(app: App, { hub }: { hub: StreamHub }): Promise<void> {
   app.get(
     "/v1/audit/stream",
     {
@@ -119,79 +141,66 @@ export async function streamRoutes(app: App, { db, hub }: { db: Db; hub: StreamH
         summary: "Follow the audit trail (server-sent events)",
         description:
           "`text/event-stream`: each committed event is one message (`id: <audit id>`, `event: audit`, `data: <event JSON>`), in id order, with the filters of GET /v1/audit. " +
-          "Resume with `Last-Event-ID` (or `?cursor=` from a list page): every later event arrives exactly once, a late-committing one included. " +
-          "Without either, the stream starts at the settled head of the log. A comment line at least every 15 s keeps proxies from closing it.",
+          "Resume with `Last-Event-ID` (or `?cursor=` from a list page): every later event arrives exactly once, a late-committing one included; " +
+          "an id not issued yet is accepted and the stream waits for it. " +
+          "Without either, the stream starts at the settled head of the log. A comment line at least every 15 s keeps proxies from closing it. " +
+          "A principal may hold STREAM_MAX_PER_PRINCIPAL streams on an instance (429 beyond) and an instance STREAM_MAX (503 beyond), " +
+          "counted with GET /v1/internal/changes. A subscriber that leaves more than 1 MiB unread is disconnected.",
         querystring: AuditStreamQuery,
         headers: Type.Object({
-          "last-event-id": Type.Optional(Type.String({ description: "The id of the last event received: resume after it." })),
+          "last-event-id": Type.Optional(
+            Type.String({ description: "The id of the last event received (0 to 9223372036854775807): resume after it." }),
+          ),
         }),
         response: {
-          200: Type.String({ description: "An event stream (text/event-stream)." }),
-          400: ProblemRef,
+          200: eventStream("An event stream (text/event-stream): `event: audit` messages and comment lines."),
+          400: {
+            ...ProblemRef,
+            description: "A bad filter, a Last-Event-ID outside 0 to 9223372036854775807, or a cursor this registry did not issue.",
+          },
           401: ProblemRef,
           403: ProblemRef,
+          ...STREAM_REFUSALS,
         },
       },
     },
     async (req, reply) => {
-      const { cursor, ...filters } = req.query;
-      const lastEventId = req.headers["last-event-id"];
-      let after: string;
-      if (typeof lastEventId === "string" && lastEventId.trim() !== "") {
-        if (!LastEventId.test(lastEventId.trim())) {
-          throw new AppError("invalid_input", "Last-Event-ID must be an audit event id", {
-            errors: [{ field: "headers/last-event-id", message: "must be an audit event id (decimal digits)" }],
-          });
-        }
-        after = lastEventId.trim();
-      } else if (cursor) {
-        after = decodeCursor("audit", cursor, [CursorPart.bigintId])[0] as string;
-      } else {
-        after = await settledHead(db);
+      const { cursor, ...query } = req.query;
+      const header = req.headers["last-event-id"];
+      let after: bigint | null = null;
+      let fromCursor = false;
+      if (typeof header === "string" && header.trim() !== "") after = lastEventId(header);
+      else if (cursor) {
+        after = BigInt(decodeCursor("audit", cursor, [CursorPart.bigintId])[0] as string);
+        fromCursor = true;
       }
+      const filter: StreamFilter = { ...query, ...(query.tenant_id ? { tenant_id: query.tenant_id.toLowerCase() } : {}) };
 
-      const stream = new SseStream(req, reply);
-      stream.open();
-      track(hub, "audit", stream);
-      const filter: Omit<AuditFilter, "limit"> = filters;
-      let running = false;
-      let again = false;
-      const pump = async () => {
-        if (running) {
-          again = true;
-          return;
+      const release = hub.slots.take(req.actor.principal);
+      const unhold = hub.tail.hold();
+      let opened = false;
+      try {
+        // One read shared by everyone connecting meanwhile: the tail now stands at the head as of this request.
+        const head = await hub.tail.sync();
+        // A list page hands out only ids below the head, so a cursor past it was never issued here.
+        if (fromCursor && after !== null && after > head) throw badCursor();
+        const stream = new SseStream(req, reply, () => hub.dropped("audit"));
+        stream.open();
+        opened = true;
+        track(hub, "audit", stream);
+        const comment = setInterval(() => stream.write(": keep-alive\n\n"), hub.commentEveryMs);
+        stream.onClose(() => {
+          clearInterval(comment);
+          unhold();
+          release();
+        });
+        hub.tail.subscribe(stream, filter, after);
+      } finally {
+        if (!opened) {
+          unhold();
+          release();
         }
-        running = true;
-        try {
-          do {
-            again = false;
-            for (;;) {
-              const rows = await auditList(db, { ...filter, after, limit: PAGE });
-              for (const e of rows) {
-                if (stream.closed) return;
-                await stream.send(`id: ${e.id}\nevent: audit\ndata: ${JSON.stringify(e)}\n\n`);
-                after = e.id;
-              }
-              if (rows.length < PAGE || stream.closed) break;
-            }
-          } while (again && !stream.closed);
-        } catch (err) {
-          // The caller reconnects with Last-Event-ID and misses nothing.
-          req.log.warn({ err: { message: (err as Error).message } }, "audit stream: read failed; closing the stream");
-          stream.close();
-        } finally {
-          running = false;
-        }
-      };
-      const unsubscribe = hub.onAudit(() => void pump());
-      const poll = setInterval(() => void pump(), hub.auditPollMs);
-      const comment = setInterval(() => void stream.send(": keep-alive\n\n"), hub.commentEveryMs);
-      stream.onClose(() => {
-        unsubscribe();
-        clearInterval(poll);
-        clearInterval(comment);
-      });
-      void pump();
+      }
     },
   );
 
@@ -206,31 +215,25 @@ export async function streamRoutes(app: App, { db, hub }: { db: Db; hub: StreamH
         description:
           '`text/event-stream` for caches of verify answers: `event: invalidate` with `data: {"key_id": …}` or `{"tenant_id": …}` when something that can flip an answer changed ' +
           '(`{"all": true}`: drop everything, the registry may have missed changes), and `event: heartbeat` with `data: {}` at least every second while notices flow. ' +
-          "A subscriber whose heartbeats stop must stop trusting what it cached.",
+          "A subscriber whose heartbeats stop must stop trusting what it cached. Takes no query parameters. " +
+          "Counted with GET /v1/audit/stream against STREAM_MAX_PER_PRINCIPAL (429 beyond) and STREAM_MAX (503 beyond).",
+        querystring: Type.Object({}, { additionalProperties: false }),
         response: {
-          200: Type.String({ description: "An event stream (text/event-stream)." }),
+          200: eventStream("An event stream (text/event-stream): `event: invalidate` and `event: heartbeat` messages."),
+          400: { ...ProblemRef, description: "A query parameter was given; this stream takes none." },
           401: ProblemRef,
           403: ProblemRef,
+          ...STREAM_REFUSALS,
         },
       },
     },
     async (req, reply) => {
-      const stream = new SseStream(req, reply);
+      const release = hub.slots.take(req.actor.principal);
+      const stream = new SseStream(req, reply, () => hub.dropped("changes"));
+      stream.onClose(release);
       stream.open();
       track(hub, "changes", stream);
-      const heartbeat = () => {
-        if (hub.changesLive()) void stream.send("event: heartbeat\ndata: {}\n\n");
-      };
-      heartbeat();
-      const timer = setInterval(heartbeat, hub.heartbeatEveryMs);
-      const unsubscribe = hub.onChange((change) => {
-        if ("payload" in change) void stream.send(`event: invalidate\ndata: ${normalise(change.payload)}\n\n`);
-        else void stream.send('event: invalidate\ndata: {"all":true}\n\n');
-      });
-      stream.onClose(() => {
-        clearInterval(timer);
-        unsubscribe();
-      });
+      hub.changes.add(stream);
     },
   );
 }

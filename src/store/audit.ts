@@ -145,6 +145,27 @@ export async function auditList(q: Queryable, f: AuditFilter): Promise<AuditEven
   return rows.map(toEvent);
 }
 
+/**
+ * The next slice of the whole log for a tail that follows it (the audit
+ * streams read it once per instance and fan it out): up to `limit` events
+ * above `after`, all from the settled prefix, as `auditList` reads it. The
+ * returned `through` is the id the tail has now seen everything up to: the
+ * last event when the page is full, else the settled head (horizon - 1), so
+ * the tail steps over ids that will never exist as well.
+ */
+export async function auditTailPage(q: Queryable, after: string, limit: number): Promise<{ events: AuditEvent[]; through: string }> {
+  const [bounds] = await q.query<{ horizon: string }>("SELECT audit_horizon()::text AS horizon");
+  if (!bounds) throw new Error("audit_horizon() returned no row");
+  const rows = await q.query<AuditRow>(
+    `SELECT ${COLUMNS} FROM audit_events WHERE id > $1::bigint AND id < $2::bigint ORDER BY audit_events.id LIMIT $3`,
+    [after, bounds.horizon, limit],
+  );
+  const events = rows.map(toEvent);
+  const last = events[events.length - 1];
+  const through = last && events.length >= limit ? last.id : maxId(after, (BigInt(bounds.horizon) - 1n).toString());
+  return { events, through };
+}
+
 const maxId = (a: string, b: string) => (BigInt(a) >= BigInt(b) ? a : b);
 const minId = (a: string, b: string) => (BigInt(a) <= BigInt(b) ? a : b);
 

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeCursor } from "../../src/http/pagination.js";
 import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
 import { ENGINES } from "../helpers/db.js";
 import { openSse, type SseMessage } from "../helpers/sse.js";
@@ -92,6 +93,29 @@ describe.each(ENGINES)("event streams (%s)", (engine) => {
     expect((await fetch(`${base}/v1/audit/stream`, { headers: bearer("service") })).status).toBe(403);
     expect((await fetch(`${base}/v1/internal/changes`, { headers: bearer("auditor") })).status).toBe(403);
     expect((await fetch(`${base}/v1/internal/changes`)).status).toBe(401);
+  });
+
+  it("refuses a Last-Event-ID or cursor that could not have been issued with a 400, and waits for a large id not issued yet", async () => {
+    for (const id of ["9999999999999999999", "9223372036854775808", "-1", "1e3", "0x10", "12345678901234567890"]) {
+      const res = await fetch(`${base}/v1/audit/stream`, { headers: { ...bearer("auditor"), "last-event-id": id } });
+      expect(res.status, id).toBe(400);
+      expect(res.headers.get("content-type")).toMatch(/problem\+json/);
+    }
+    // Checksummed like ours, but past anything this registry has handed out; and one from another list.
+    for (const cursor of [encodeCursor("audit", ["9223372036854775807"]), encodeCursor("tenants", ["1"])]) {
+      const res = await fetch(`${base}/v1/audit/stream?cursor=${encodeURIComponent(cursor)}`, { headers: bearer("auditor") });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe("querystring/cursor");
+    }
+    const waiting = await openSse(`${base}/v1/audit/stream?action=report.future`, {
+      ...bearer("auditor"),
+      "last-event-id": "9223372036854775807",
+    });
+    expect(waiting.status).toBe(200);
+    await append("report.future");
+    await sleep(500);
+    expect(audits(waiting.messages)).toEqual([]);
+    waiting.close();
   });
 
   it("carries invalidations and heartbeats on /v1/internal/changes", async () => {

@@ -548,7 +548,7 @@ export interface paths {
         };
         /**
          * Follow the audit trail (server-sent events)
-         * @description `text/event-stream`: each committed event is one message (`id: <audit id>`, `event: audit`, `data: <event JSON>`), in id order, with the filters of GET /v1/audit. Resume with `Last-Event-ID` (or `?cursor=` from a list page): every later event arrives exactly once, a late-committing one included. Without either, the stream starts at the settled head of the log. A comment line at least every 15 s keeps proxies from closing it.
+         * @description `text/event-stream`: each committed event is one message (`id: <audit id>`, `event: audit`, `data: <event JSON>`), in id order, with the filters of GET /v1/audit. Resume with `Last-Event-ID` (or `?cursor=` from a list page): every later event arrives exactly once, a late-committing one included; an id not issued yet is accepted and the stream waits for it. Without either, the stream starts at the settled head of the log. A comment line at least every 15 s keeps proxies from closing it. A principal may hold STREAM_MAX_PER_PRINCIPAL streams on an instance (429 beyond) and an instance STREAM_MAX (503 beyond), counted with GET /v1/internal/changes. A subscriber that leaves more than 1 MiB unread is disconnected.
          *
          *     Roles: admin, auditor.
          */
@@ -570,7 +570,7 @@ export interface paths {
         };
         /**
          * Verify-cache invalidations (server-sent events)
-         * @description `text/event-stream` for caches of verify answers: `event: invalidate` with `data: {"key_id": …}` or `{"tenant_id": …}` when something that can flip an answer changed (`{"all": true}`: drop everything, the registry may have missed changes), and `event: heartbeat` with `data: {}` at least every second while notices flow. A subscriber whose heartbeats stop must stop trusting what it cached.
+         * @description `text/event-stream` for caches of verify answers: `event: invalidate` with `data: {"key_id": …}` or `{"tenant_id": …}` when something that can flip an answer changed (`{"all": true}`: drop everything, the registry may have missed changes), and `event: heartbeat` with `data: {}` at least every second while notices flow. A subscriber whose heartbeats stop must stop trusting what it cached. Takes no query parameters. Counted with GET /v1/audit/stream against STREAM_MAX_PER_PRINCIPAL (429 beyond) and STREAM_MAX (503 beyond).
          *
          *     Roles: admin, service.
          */
@@ -4010,7 +4010,7 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
-                /** @description The id of the last event received: resume after it. */
+                /** @description The id of the last event received (0 to 9223372036854775807): resume after it. */
                 "last-event-id"?: string;
             };
             path?: never;
@@ -4018,16 +4018,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An event stream (text/event-stream). */
+            /** @description An event stream (text/event-stream): `event: audit` messages and comment lines. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": string;
+                    "text/event-stream": string;
                 };
             };
-            /** @description RFC 9457 problem details. */
+            /** @description A bad filter, a Last-Event-ID outside 0 to 9223372036854775807, or a cursor this registry did not issue. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4063,7 +4063,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many failed authentications from this address; retry after Retry-After seconds. */
+            /** @description This principal holds STREAM_MAX_PER_PRINCIPAL streams on this instance, or too many failed authentications came from this address; retry after Retry-After seconds. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4072,7 +4072,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. */
+            /** @description This instance holds STREAM_MAX streams, or the database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4092,13 +4092,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An event stream (text/event-stream). */
+            /** @description An event stream (text/event-stream): `event: invalidate` and `event: heartbeat` messages. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": string;
+                    "text/event-stream": string;
+                };
+            };
+            /** @description A query parameter was given; this stream takes none. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description RFC 9457 problem details. */
@@ -4128,7 +4137,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Too many failed authentications from this address; retry after Retry-After seconds. */
+            /** @description This principal holds STREAM_MAX_PER_PRINCIPAL streams on this instance, or too many failed authentications came from this address; retry after Retry-After seconds. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4137,7 +4146,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable; retry after Retry-After seconds. */
+            /** @description This instance holds STREAM_MAX streams, or the database is unavailable; retry after Retry-After seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
