@@ -41,6 +41,8 @@ const LEASE_RENEW_MS = 2_000;
  */
 const LEASE_CUT_MS = LEASE_RENEW_MS + 2_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** Deliveries leased per claim statement: a burst of probes is leased in steps that each take little time. */
+const CLAIM_CHUNK = 250;
 /** The longest a failing endpoint's next attempt is held back (each delivery's own retry schedule still applies). */
 const BREAKER_MAX_MS = 30_000;
 
@@ -100,8 +102,9 @@ export class WebhookWorker {
   private inFlight = 0;
   private dispatching: Promise<void> | null = null;
   private dispatchAgain = false;
-  private cycling: Promise<void> | null = null;
-  private again = false;
+  /** The claims of endpoints known healthy, apart: a burst of probes to failing ones never delays them. */
+  private readonly fastLane = new Serial(() => this.cycle("fast"));
+  private readonly slowLane = new Serial(() => this.cycle("slow"));
   private stopped = false;
   /** Some endpoint is enabled: until then the worker runs no SQL at all. */
   private active = false;
@@ -171,20 +174,11 @@ export class WebhookWorker {
     });
   }
 
-  /** Something may be due: claim now (or once more after the current claim). */
+  /** Something may be due: claim now (or once more after the current claim), in both lanes. */
   wake(): void {
     if (this.stopped || !this.active) return;
-    if (this.cycling) {
-      this.again = true;
-      return;
-    }
-    this.cycling = this.cycle().finally(() => {
-      this.cycling = null;
-      if (this.again) {
-        this.again = false;
-        this.wake();
-      }
-    });
+    this.fastLane.kick();
+    this.slowLane.kick();
   }
 
   /** Stop claiming; let attempts in flight finish and record their results. */
@@ -194,7 +188,8 @@ export class WebhookWorker {
     if (this.prune) clearInterval(this.prune);
     for (const t of this.timers) clearTimeout(t);
     await this.dispatching;
-    await this.cycling;
+    await this.fastLane.idle();
+    await this.slowLane.idle();
     // Leases not started yet go back at once, so another instance may take them.
     for (const [, list] of this.queued) {
       const byToken = new Map<string, string[]>();
@@ -228,30 +223,40 @@ export class WebhookWorker {
     }
   }
 
-  /** How many more deliveries each endpoint may lease now; endpoints not named may lease one (they hold none). */
-  private allowances(): Record<string, number> {
+  /**
+   * How many more deliveries each endpoint may lease now, in one lane: the fast lane claims for
+   * endpoints known healthy only, the slow lane for every other (new, failing) endpoint; endpoints
+   * not named may lease `otherwise` (they hold none).
+   */
+  private allowances(lane: "fast" | "slow"): { allowed: Record<string, number>; otherwise: number; only: string[] | null } {
     const over = this.held.size >= MAX_HELD;
     const holding = new Map<string, number>();
     for (const h of this.held.values()) holding.set(h.claimed.endpoint_id, (holding.get(h.claimed.endpoint_id) ?? 0) + 1);
-    const out: Record<string, number> = {};
+    const allowed: Record<string, number> = {};
+    if (lane === "fast") {
+      for (const id of this.healthy) {
+        const n = holding.get(id) ?? 0;
+        allowed[id] =
+          n === 0 ? (over ? 1 : this.settings.concurrency * PREFETCH) : over ? 0 : Math.max(0, this.settings.concurrency * PREFETCH - n);
+      }
+      return { allowed, otherwise: 0, only: Object.keys(allowed) };
+    }
     const now = Date.now();
-    for (const [id, f] of this.failing) {
-      if (f.until > now) out[id] = 0;
-    }
-    for (const id of new Set([...holding.keys(), ...this.healthy])) {
-      const n = holding.get(id) ?? 0;
-      const cap = this.healthy.has(id) ? this.settings.concurrency * PREFETCH : 1;
-      out[id] = n === 0 ? (over ? 1 : cap) : over ? 0 : Math.max(0, cap - n);
-    }
-    return out;
+    for (const [id, f] of this.failing) if (f.until > now) allowed[id] = 0;
+    // Held ones are at their one; healthy ones are the fast lane's.
+    for (const id of holding.keys()) allowed[id] = 0;
+    for (const id of this.healthy) allowed[id] = 0;
+    return { allowed, otherwise: 1, only: null };
   }
 
-  private async cycle(): Promise<void> {
+  private async cycle(lane: "fast" | "slow"): Promise<void> {
     try {
-      while (!this.stopped) {
+      while (!this.stopped && this.active) {
+        const a = this.allowances(lane);
+        if (a.only?.length === 0) break;
         const token = randomUUID();
         const sentAt = Date.now();
-        const claimed = await deliveryClaim(this.db, { allowed: this.allowances(), otherwise: 1, leaseMs: LEASE_MS, token });
+        const claimed = await deliveryClaim(this.db, { ...a, limit: CLAIM_CHUNK, leaseMs: LEASE_MS, token });
         if (claimed.length === 0) break;
         const events = await auditFindByIds(
           this.db,
@@ -271,12 +276,10 @@ export class WebhookWorker {
           this.held.set(c.id, h);
           endpoints.add(c.endpoint_id);
         }
-        // Healthy endpoints' attempts start first: a burst of a thousand probes must not go ahead of them.
-        for (const id of endpoints) if (this.healthy.has(id)) this.take(id);
-        for (const id of endpoints) if (!this.healthy.has(id)) this.take(id);
+        for (const id of endpoints) this.take(id);
       }
     } catch (err) {
-      this.log.warn({ err }, "webhook worker: claim failed; retrying on the next wake-up");
+      this.log.warn({ err, lane }, "webhook worker: claim failed; retrying on the next wake-up");
     }
   }
 
@@ -441,6 +444,31 @@ export class WebhookWorker {
     } catch (err) {
       this.log.warn({ err }, "webhook worker: prune failed");
     }
+  }
+}
+
+/** Runs `fn` one at a time: a kick while it runs makes it run once more afterwards. */
+class Serial {
+  private running: Promise<void> | null = null;
+  private again = false;
+  constructor(private readonly fn: () => Promise<void>) {}
+
+  kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.fn().finally(() => {
+      this.running = null;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
   }
 }
 

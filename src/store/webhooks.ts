@@ -262,15 +262,16 @@ export interface Claimed {
 }
 
 /**
- * Lease due deliveries, oldest due first within each endpoint, every
- * enabled endpoint served in the same statement: at most `allowed[id]` for
- * the endpoints named, `otherwise` for the rest. SKIP LOCKED and the lease
+ * Lease due deliveries, oldest due first within each endpoint, the enabled
+ * endpoints (those in `only`, when given) served in the same statement: at
+ * most `allowed[id]` for the endpoints named, `otherwise` for the rest, and
+ * `limit` in all. SKIP LOCKED and the lease
  * keep two instances off one delivery; a lease that lapsed (its instance
  * died) makes the delivery claimable again.
  */
 export async function deliveryClaim(
   q: Queryable,
-  opts: { allowed: Record<string, number>; otherwise: number; leaseMs: number; token: string },
+  opts: { allowed: Record<string, number>; otherwise: number; only: string[] | null; limit: number; leaseMs: number; token: string },
 ): Promise<Claimed[]> {
   return q.query<Claimed & { [k: string]: unknown }>(
     `WITH picked AS (
@@ -282,7 +283,8 @@ export async function deliveryClaim(
           LIMIT greatest(0, coalesce(($1::jsonb ->> w.id::text)::int, $2::int))
           FOR UPDATE SKIP LOCKED
        ) d
-       WHERE w.enabled
+       WHERE w.enabled AND ($5::uuid[] IS NULL OR w.id = ANY($5::uuid[]))
+       LIMIT $6
      ), claimed AS (
        UPDATE webhook_deliveries d SET lease_until = now() + $3 * interval '1 millisecond', lease_token = $4
          FROM picked WHERE d.id = picked.id
@@ -293,7 +295,7 @@ export async function deliveryClaim(
                  THEN ARRAY[w.secret, w.previous_secret] ELSE ARRAY[w.secret] END AS secrets
        FROM claimed c JOIN webhook_endpoints w ON w.id = c.endpoint_id
       ORDER BY c.event_id NULLS FIRST`,
-    [JSON.stringify(opts.allowed), opts.otherwise, opts.leaseMs, opts.token],
+    [JSON.stringify(opts.allowed), opts.otherwise, opts.leaseMs, opts.token, opts.only, opts.limit],
   );
 }
 
