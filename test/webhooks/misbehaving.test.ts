@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
-import { webhookInsert } from "../../src/store/webhooks.js";
+import { DELIVERY_CHANNEL, ENDPOINTS_CHANGED, webhookInsert } from "../../src/store/webhooks.js";
 import { newTestToken, openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
 import { openTestDb, type TestDb } from "../helpers/db.js";
 import { type ServerProcess, startServerProcess } from "../helpers/process.js";
@@ -138,27 +138,13 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("webhooks under misbehaving rece
       ];
       for (const [kind, n] of plan) for (let i = 0; i < n; i++) bad.push(await misbehave(kind));
       const after = await lastEventId(store);
-      await store.db.tx(async (q) => {
-        for (const b of bad)
-          await webhookInsert(q, {
-            id: crypto.randomUUID(),
-            url: b.url,
-            events: ["tenant.created"],
-            description: null,
-            enabled: true,
-            secret: SECRET,
-            afterEventId: after,
-          });
-        await webhookInsert(q, {
-          id: crypto.randomUUID(),
-          url: healthy.url,
-          events: ["tenant.created"],
-          description: null,
-          enabled: true,
-          secret: SECRET,
-          afterEventId: after,
-        });
-      });
+      // In one statement (the healthy one last), then the notice every worker listens for.
+      await store.db.query(
+        `INSERT INTO webhook_endpoints (id, url, events, secret, after_event_id)
+         SELECT gen_random_uuid(), u.url, ARRAY['tenant.created'], $2, $3::bigint FROM unnest($1::text[]) WITH ORDINALITY AS u(url, n) ORDER BY u.n`,
+        [[...bad.map((x) => x.url), healthy.url], SECRET, after],
+      );
+      await store.db.query("SELECT pg_notify($1, $2)", [DELIVERY_CHANNEL, ENDPOINTS_CHANGED]);
       // One event a second for 40 s, from right after the endpoints were created.
       const EVENTS = 40;
       const start = Date.now();
