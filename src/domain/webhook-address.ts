@@ -32,7 +32,9 @@ for (const [net, bits] of [
   ["::", 128], // unspecified
   ["::1", 128], // loopback
   ["::", 96], // IPv4-compatible (deprecated) forms
-  ["64:ff9b::", 96], // NAT64 forms of IPv4 addresses
+  ["64:ff9b:1::", 48], // local-use NAT64 (RFC 8215): its translators are the network's own, refused whole
+  ["100::", 64], // discard-only
+  ["2001:2::", 48], // benchmarking
   ["fc00::", 7], // unique-local
   ["fe80::", 10], // link-local
   ["fec0::", 10], // site-local (deprecated)
@@ -42,15 +44,57 @@ for (const [net, bits] of [
   NON_PUBLIC.addSubnet(net, bits, "ipv6");
 }
 
-/** True when `address` (IPv4 or IPv6, IPv4-mapped forms included) is not a public unicast address. */
+/** The 8 groups of a valid IPv6 address (a dotted IPv4 tail becomes two groups; a zone is dropped). */
+function ipv6Groups(address: string): number[] {
+  let text = address.split("%")[0] ?? "";
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = "", tail] = text.split("::");
+  const parse = (part: string) => (part === "" ? [] : part.split(":").map((g) => Number.parseInt(g, 16)));
+  const h = parse(head);
+  if (tail === undefined) return h;
+  const t = parse(tail);
+  return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+}
+
+const ipv4Of = (hi: number, lo: number) => `${hi >>> 8}.${hi & 0xff}.${lo >>> 8}.${lo & 0xff}`;
+
+/**
+ * The IPv4 addresses an IPv6 address embeds, by the forms that carry one:
+ * IPv4-mapped ::ffff:0:0/96, IPv4-translated ::ffff:0:0:0/96, NAT64
+ * 64:ff9b::/96 (the last 32 bits), 6to4 2002::/16 (bits 16-47) and Teredo
+ * 2001::/32 (its server, bits 32-63, and its client, the last 32 bits
+ * inverted). Each is judged like an IPv4 address of its own.
+ */
+export function embeddedIpv4(address: string): string[] {
+  const g = ipv6Groups(address);
+  if (g.length !== 8) return [];
+  const [g0, g1, g2, g3, g4, g5, g6, g7] = g as [number, number, number, number, number, number, number, number];
+  const zeros = (...xs: number[]) => xs.every((x) => x === 0);
+  if (zeros(g0, g1, g2, g3, g4) && g5 === 0xffff) return [ipv4Of(g6, g7)];
+  if (zeros(g0, g1, g2, g3) && g4 === 0xffff && g5 === 0) return [ipv4Of(g6, g7)];
+  if (g0 === 0x64 && g1 === 0xff9b && zeros(g2, g3, g4, g5)) return [ipv4Of(g6, g7)];
+  if (g0 === 0x2002) return [ipv4Of(g1, g2)];
+  if (g0 === 0x2001 && g1 === 0) return [ipv4Of(g2, g3), ipv4Of(~g6 & 0xffff, ~g7 & 0xffff)];
+  return [];
+}
+
+/**
+ * True when `address` (IPv4 or IPv6) is not a public unicast address: it
+ * lies in a non-public range, or it is an IPv6 form that embeds an IPv4
+ * address and any address it embeds is not public.
+ */
 export function isNonPublicAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return NON_PUBLIC.check(address, "ipv4");
   if (family === 6) {
-    // BlockList matches ::ffff:a.b.c.d against the IPv4 rules itself; be explicit anyway.
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped?.[1]) return NON_PUBLIC.check(mapped[1], "ipv4");
-    return NON_PUBLIC.check(address, "ipv6");
+    const embedded = embeddedIpv4(address);
+    if (embedded.some((a) => NON_PUBLIC.check(a, "ipv4"))) return true;
+    // BlockList also judges ::ffff:a.b.c.d by the IPv4 rules; the mapped forms were judged just above.
+    return NON_PUBLIC.check(address.split("%")[0] ?? address, "ipv6");
   }
   return true;
 }

@@ -24,8 +24,10 @@ export class WebhookSender {
 
   constructor(private readonly opts: { allowPrivate: boolean; timeoutMs: number; resolve?: Resolver }) {}
 
-  async send(rawUrl: string, headers: SignedHeaders, body: string): Promise<AttemptResult> {
-    const signal = AbortSignal.timeout(this.opts.timeoutMs);
+  /** `cut` ends the attempt early (its lease was lost); its reason becomes the attempt's error. */
+  async send(rawUrl: string, headers: SignedHeaders, body: string, cut?: AbortSignal): Promise<AttemptResult> {
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
+    const signal = cut ? AbortSignal.any([timeout, cut]) : timeout;
     let url: URL;
     try {
       url = new URL(rawUrl);
@@ -69,12 +71,12 @@ export class WebhookSender {
         },
       );
       req.on("error", (err: NodeJS.ErrnoException) => {
-        const timedOut = signal.aborted;
-        done({
-          ok: false,
-          statusCode: null,
-          error: (timedOut ? `no answer within ${this.opts.timeoutMs} ms` : `${err.code ?? "error"}: ${err.message}`).slice(0, MAX_ERROR),
-        });
+        const message = cut?.aborted
+          ? String((cut.reason as Error | undefined)?.message ?? "the attempt was cut")
+          : timeout.aborted
+            ? `no answer within ${this.opts.timeoutMs} ms`
+            : `${err.code ?? "error"}: ${err.message}`;
+        done({ ok: false, statusCode: null, error: message.slice(0, MAX_ERROR) });
       });
       req.end(body);
     });

@@ -1,7 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import { notFound } from "../domain/errors.js";
 import { checkWebhookUrl } from "../domain/webhook-address.js";
-import { createWebhook, deleteWebhook, rotateWebhookSecret, testWebhook, updateWebhook } from "../domain/webhooks.js";
+import { createWebhook, deleteWebhook, redactUrl, rotateWebhookSecret, testWebhook, updateWebhook } from "../domain/webhooks.js";
 import { IdParams, ProblemRef } from "../schemas/common.js";
 import {
   Accepted,
@@ -22,6 +22,9 @@ import type { App, Deps } from "./types.js";
 const errors = { 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 404: ProblemRef };
 const tags = ["webhooks"];
 const WebhookRef = Type.Ref(Webhook);
+
+/** Auditors see an endpoint's URL without its query and fragment (receivers often put a credential there); admins see it whole. */
+const asSeenBy = (role: string | undefined, w: Webhook): Webhook => (role === "admin" ? w : { ...w, url: redactUrl(w.url) });
 
 export interface WebhookRouteDeps extends Deps {
   /** A delivery became due on this instance: attempt it now rather than at the next poll. */
@@ -59,23 +62,29 @@ export async function webhookRoutes(app: App, { db, config, wake }: WebhookRoute
       schema: {
         tags,
         summary: "List webhook endpoints",
-        description: "Newest first. Never the secret.",
+        description: "Newest first. Never the secret. Auditors see each URL without its query and fragment; admins see it whole.",
         response: { 200: WebhookList, ...errors },
       },
     },
-    async () => ({ webhooks: await webhookList(db) }),
+    async (req) => ({ webhooks: (await webhookList(db)).map((w) => asSeenBy(req.actor.role, w)) }),
   );
 
   app.get(
     "/v1/webhooks/:id",
     {
       config: { roles: ["admin", "auditor"] },
-      schema: { tags, summary: "One webhook endpoint", params: IdParams, response: { 200: WebhookRef, ...errors } },
+      schema: {
+        tags,
+        summary: "One webhook endpoint",
+        description: "Never the secret. Auditors see the URL without its query and fragment; admins see it whole.",
+        params: IdParams,
+        response: { 200: WebhookRef, ...errors },
+      },
     },
     async (req) => {
       const w = await webhookFindById(db, req.params.id);
       if (!w) throw notFound("webhook");
-      return w;
+      return asSeenBy(req.actor.role, w);
     },
   );
 

@@ -97,7 +97,10 @@ export function translateDbError(err: unknown): AppError {
     CONNECTION_CODES.has(code) ||
     isConnectionMessage(e.message)
   ) {
-    return new AppError("unavailable", "the database is unavailable; retry shortly", { retryAfterSeconds: 1 });
+    // The cause reaches the logs (pino's err serializer appends it), never the response.
+    const unavailable = new AppError("unavailable", "the database is unavailable; retry shortly", { retryAfterSeconds: 1 });
+    unavailable.cause = err;
+    return unavailable;
   }
   const wrapped = new AppError("internal", "internal error");
   wrapped.cause = err;

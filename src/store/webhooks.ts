@@ -233,6 +233,9 @@ export async function dispatchBatch(q: Queryable, limit: number): Promise<{ even
        INSERT INTO webhook_deliveries (endpoint_id, event_id, message_id, event_type, created_at)
        SELECT w.id, ev.id, 'msg_' || ev.id, ev.action, date_trunc('milliseconds', now()) FROM ev
          JOIN webhook_endpoints w ON w.enabled AND ev.id > w.after_event_id AND webhook_matches(w.events, ev.action)
+       -- An endpoint deleted meanwhile is skipped (its delete is waited for, then the row is gone); one
+       -- not yet deleted cannot be until this commits, and then its deliveries go with it (cascade).
+       FOR KEY SHARE OF w
        ON CONFLICT DO NOTHING RETURNING 1
      )
      SELECT (SELECT max(id) FROM ev)::text AS last, (SELECT count(*) FROM ev)::int AS n, (SELECT count(*) FROM made)::int AS made`,
@@ -259,14 +262,16 @@ export interface Claimed {
 }
 
 /**
- * Lease due deliveries: per endpoint at most its free slots (`slots` minus
- * what this instance already runs for it), oldest due first. SKIP LOCKED
- * and the lease keep two instances off one delivery; an expired lease (its
- * instance died mid-attempt) makes the delivery claimable again.
+ * Lease due deliveries, oldest due first within each endpoint, the enabled
+ * endpoints (those in `only`, when given) served in the same statement: at
+ * most `allowed[id]` for the endpoints named, `otherwise` for the rest, and
+ * `limit` in all. SKIP LOCKED and the lease
+ * keep two instances off one delivery; a lease that lapsed (its instance
+ * died) makes the delivery claimable again.
  */
 export async function deliveryClaim(
   q: Queryable,
-  opts: { slots: number; running: Record<string, number>; leaseMs: number; token: string; limit: number },
+  opts: { allowed: Record<string, number>; otherwise: number; only: string[] | null; limit: number; leaseMs: number; token: string },
 ): Promise<Claimed[]> {
   return q.query<Claimed & { [k: string]: unknown }>(
     `WITH picked AS (
@@ -275,11 +280,11 @@ export async function deliveryClaim(
           WHERE d.endpoint_id = w.id AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= now()
             AND (d.lease_until IS NULL OR d.lease_until < now())
           ORDER BY d.next_attempt_at
-          LIMIT greatest(0, $1::int - coalesce(($2::jsonb ->> w.id::text)::int, 0))
+          LIMIT greatest(0, coalesce(($1::jsonb ->> w.id::text)::int, $2::int))
           FOR UPDATE SKIP LOCKED
        ) d
-       WHERE w.enabled
-       LIMIT $5
+       WHERE w.enabled AND ($5::uuid[] IS NULL OR w.id = ANY($5::uuid[]))
+       LIMIT $6
      ), claimed AS (
        UPDATE webhook_deliveries d SET lease_until = now() + $3 * interval '1 millisecond', lease_token = $4
          FROM picked WHERE d.id = picked.id
@@ -290,8 +295,24 @@ export async function deliveryClaim(
                  THEN ARRAY[w.secret, w.previous_secret] ELSE ARRAY[w.secret] END AS secrets
        FROM claimed c JOIN webhook_endpoints w ON w.id = c.endpoint_id
       ORDER BY c.event_id NULLS FIRST`,
-    [opts.slots, JSON.stringify(opts.running), opts.leaseMs, opts.token, opts.limit],
+    [JSON.stringify(opts.allowed), opts.otherwise, opts.leaseMs, opts.token, opts.only, opts.limit],
   );
+}
+
+/**
+ * Extend the leases this instance still holds (id and one of its tokens) to
+ * `leaseMs` from now; returns the ids renewed. One missing was completed,
+ * deleted, or lapsed and was taken over: no longer ours.
+ */
+export async function deliveryRenew(q: Queryable, ids: readonly string[], tokens: readonly string[], leaseMs: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await q.query<{ id: string }>(
+    `UPDATE webhook_deliveries SET lease_until = now() + $3 * interval '1 millisecond'
+      WHERE id = ANY($1::uuid[]) AND lease_token = ANY($2::uuid[]) AND status IN ('pending', 'failed')
+      RETURNING id`,
+    [ids, tokens, leaseMs],
+  );
+  return rows.map((r) => r.id);
 }
 
 export interface AttemptOutcome {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isNonPublicAddress, resolveWebhookTarget } from "../../src/domain/webhook-address.js";
+import { embeddedIpv4, isNonPublicAddress, resolveWebhookTarget } from "../../src/domain/webhook-address.js";
 import { openTestApp, type TestApp } from "../helpers/app.js";
 import { ENGINES } from "../helpers/db.js";
 
@@ -34,6 +34,42 @@ describe("the SSRF guard's address classes", () => {
   it.each(["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])("accepts %s", (a) =>
     expect(isNonPublicAddress(a)).toBe(false),
   );
+  // The IPv6 forms that embed IPv4, judged by every address they embed (host as the URL parser writes it).
+  it.each([
+    ["IPv4-mapped, dotted", "::ffff:127.0.0.1", ["127.0.0.1"]],
+    ["IPv4-mapped, hex", "::ffff:a00:1", ["10.0.0.1"]],
+    ["IPv4-translated", "::ffff:0:7f00:1", ["127.0.0.1"]],
+    ["IPv4-translated, dotted", "::ffff:0:169.254.169.254", ["169.254.169.254"]],
+    ["NAT64", "64:ff9b::7f00:1", ["127.0.0.1"]],
+    ["NAT64, dotted", "64:ff9b::192.168.1.1", ["192.168.1.1"]],
+    ["6to4", "2002:7f00:1::", ["127.0.0.1"]],
+    ["6to4 with a host part", "2002:a9fe:a9fe:1::5", ["169.254.169.254"]],
+    ["Teredo, client 127.0.0.1", "2001:0:5db8:d822::80ff:fffe", ["93.184.216.34", "127.0.0.1"]],
+    ["Teredo, server 10.x", "2001:0:a01:203::a247:27dd", ["10.1.2.3", "93.184.216.34"]],
+  ])("refuses %s (%s), which embeds a non-public address", (_form, address, embeds) => {
+    expect(embeddedIpv4(address)).toEqual(embeds);
+    expect(isNonPublicAddress(address)).toBe(true);
+  });
+  it.each([
+    ["local-use NAT64, whole", "64:ff9b:1::808:808"],
+    ["local-use NAT64, loopback", "64:ff9b:1::7f00:1"],
+    ["IPv4-compatible", "::7f00:1"],
+  ])("refuses %s (%s)", (_form, address) => expect(isNonPublicAddress(address)).toBe(true));
+  it.each([
+    ["IPv4-mapped", "::ffff:808:808", ["8.8.8.8"]],
+    ["IPv4-translated", "::ffff:0:808:808", ["8.8.8.8"]],
+    ["NAT64", "64:ff9b::5db8:d822", ["93.184.216.34"]],
+    ["6to4", "2002:5db8:d822::1", ["93.184.216.34"]],
+    ["Teredo", "2001:0:5db8:d822::f7f7:f7f7", ["93.184.216.34", "8.8.8.8"]],
+  ])("accepts %s (%s), which embeds only public addresses", (_form, address, embeds) => {
+    expect(embeddedIpv4(address)).toEqual(embeds);
+    expect(isNonPublicAddress(address)).toBe(false);
+  });
+  it("embeds nothing in other IPv6 addresses", () => {
+    expect(embeddedIpv4("2606:4700:4700::1111")).toEqual([]);
+    expect(embeddedIpv4("2001:db8::1")).toEqual([]);
+    expect(embeddedIpv4("2001:4860::8888")).toEqual([]);
+  });
   it("refuses a name with any non-public answer, and one that does not resolve", async () => {
     const resolve = async () => [
       { address: "93.184.216.34", family: 4 },
@@ -74,6 +110,17 @@ describe.each(ENGINES)("webhook endpoints API (%s)", (engine) => {
     const list = await t.call("auditor", "GET", "/v1/webhooks");
     expect(list.body).toContain(hook.id);
     expect(list.body).not.toContain(hook.secret.slice(6));
+    // Auditors see the URL without its query and fragment (they may hold credentials); admins see it whole.
+    expect(one.json()).toMatchObject({ url: "http://93.184.216.34/hooks/registry" });
+    expect(list.body).not.toContain("s3cr3t");
+    const fragment = (await create({ url: "http://93.184.216.34/in#key=s3cr3t", events: ["*"], enabled: false })).json() as { id: string };
+    expect((await t.call("auditor", "GET", `/v1/webhooks/${fragment.id}`)).json()).toMatchObject({ url: "http://93.184.216.34/in" });
+    expect((await t.call("auditor", "GET", "/v1/webhooks")).body).not.toContain("s3cr3t");
+    expect((await t.call("admin", "GET", `/v1/webhooks/${hook.id}`)).json()).toMatchObject({ url: PUBLIC_URL });
+    expect((await t.call("admin", "GET", `/v1/webhooks/${fragment.id}`)).json()).toMatchObject({
+      url: "http://93.184.216.34/in#key=s3cr3t",
+    });
+    expect((await t.call("admin", "GET", "/v1/webhooks")).body).toContain(PUBLIC_URL);
 
     const audit = await t.call("admin", "GET", "/v1/audit?action=webhook.created");
     const event = (audit.json() as { events: { target_id: string; metadata: Record<string, unknown> }[] }).events.find(
@@ -95,6 +142,12 @@ describe.each(ENGINES)("webhook endpoints API (%s)", (engine) => {
       "http://[::ffff:127.0.0.1]/hook",
       "http://[::ffff:a9fe:a9fe]/hook",
       "http://[fd00::1]/hook",
+      "http://[64:ff9b:1::7f00:1]/",
+      "http://[::ffff:0:127.0.0.1]/",
+      "http://[2002:7f00:1::]/",
+      "http://[64:ff9b::10.0.0.1]/",
+      "http://[2001:0:5db8:d822::80ff:fffe]/",
+      "http://[2001:0:a01:203::a247:27dd]/",
       "http://0x7f000001/hook",
       "http://2130706433/hook",
       "http://does-not-exist.invalid/hook",
@@ -122,7 +175,20 @@ describe.each(ENGINES)("webhook endpoints API (%s)", (engine) => {
     expect(patched.statusCode).toBe(200);
     expect(patched.json()).toMatchObject({ events: ["tenant.cancelled"], description: "billing", enabled: false });
     expect((await t.call("admin", "PATCH", `/v1/webhooks/${hook.id}`, { url: "http://192.168.0.10/x" })).statusCode).toBe(400);
-    expect((await t.call("admin", "PATCH", `/v1/webhooks/${hook.id}`, {})).statusCode).toBe(400);
+    for (const url of [
+      "http://[64:ff9b:1::7f00:1]/",
+      "http://[::ffff:0:127.0.0.1]/",
+      "http://[2002:7f00:1::]/",
+      "http://[2001:0:a01:203::a247:27dd]/",
+    ]) {
+      const res = await t.call("admin", "PATCH", `/v1/webhooks/${hook.id}`, { url });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json(), url).toMatchObject({ code: "invalid_input", errors: [{ field: "body/url" }] });
+    }
+    // Public addresses embedded in the same forms are accepted (disabled endpoints: nothing is sent).
+    for (const url of ["http://[2002:5db8:d822::1]/", "http://[64:ff9b::5db8:d822]/", "http://[2001:0:5db8:d822::f7f7:f7f7]/"]) {
+      expect((await create({ url, events: ["*"], enabled: false })).statusCode, url).toBe(201);
+    }
     const audit = await t.call("admin", "GET", "/v1/audit?action=webhook.updated");
     const updated = (audit.json() as { events: { target_id: string; metadata: { changes: Record<string, unknown> } }[] }).events.filter(
       (e) => e.target_id === hook.id,

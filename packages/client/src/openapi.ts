@@ -400,7 +400,7 @@ export interface paths {
         };
         /**
          * List webhook endpoints
-         * @description Newest first. Never the secret.
+         * @description Newest first. Never the secret. Auditors see each URL without its query and fragment; admins see it whole.
          *
          *     Roles: admin, auditor.
          */
@@ -428,7 +428,9 @@ export interface paths {
         };
         /**
          * One webhook endpoint
-         * @description Roles: admin, auditor.
+         * @description Never the secret. Auditors see the URL without its query and fragment; admins see it whole.
+         *
+         *     Roles: admin, auditor.
          */
         get: operations["getWebhook"];
         put?: never;
