@@ -194,7 +194,8 @@ const ready = await new Promise((resolve) => {
     if (log.includes('"msg":"tenant-registry ready"')) resolve(true);
   });
   server.on("exit", () => resolve(false));
-  setTimeout(() => resolve(false), 180_000).unref();
+  // The first start compiles dist/ (a minute; several on a loaded machine).
+  setTimeout(() => resolve(false), 600_000).unref();
 });
 let clientDir;
 if (!ready) {
