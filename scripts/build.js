@@ -88,7 +88,11 @@ export function ensureBuilt() {
     throw new Error("dist/ is missing and TypeScript is not installed: run `npm ci && npm run build` first");
   }
   if (!isStale()) return;
-  process.stderr.write("tenant-registry: compiling to dist/ (sources changed since the last build)\n");
+  process.stderr.write(
+    existsSync(STAMP)
+      ? "tenant-registry: compiling to dist/ (sources changed since the last build; this takes a minute)\n"
+      : "tenant-registry: compiling to dist/ (tsc and the console's Vite build): the first start takes a minute; later starts reuse it\n",
+  );
   build();
 }
 

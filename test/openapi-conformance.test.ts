@@ -54,6 +54,28 @@ describe("the OpenAPI document, as tools that are not ours read it", () => {
     expect(doc.paths["/metrics"]?.get?.responses["401"]).toBeDefined();
   });
 
+  it("documents the 400 of every /v1 operation: each refuses query parameters it does not declare (GET /v1/me too)", () => {
+    const v1 = operations.filter((o) => o.path.startsWith("/v1/"));
+    expect(v1.filter((o) => !o.op.responses["400"]).map((o) => o.name)).toEqual([]);
+    expect(doc.paths["/v1/me"]?.get?.responses["400"]).toBeDefined();
+  });
+
+  it("gives date-time examples that stay valid: far in the future, so one for a value that must lie ahead does", () => {
+    const examples: string[] = [];
+    const walk = (node: unknown) => {
+      if (Array.isArray(node)) for (const v of node) walk(v);
+      else if (node && typeof node === "object") {
+        const o = node as Record<string, unknown>;
+        if (o.format === "date-time" && Array.isArray(o.examples)) examples.push(...(o.examples as string[]));
+        for (const v of Object.values(o)) walk(v);
+      }
+    };
+    walk(doc);
+    expect(examples.length).toBeGreaterThan(0);
+    const inTenYears = Date.now() + 10 * 365 * 24 * 3600 * 1000;
+    for (const e of examples) expect(Date.parse(e), e).toBeGreaterThan(inTenYears);
+  });
+
   it("uses only patterns that compile without the Unicode flag (no \\p{…} classes)", () => {
     const all = patterns(doc);
     expect(all.length).toBeGreaterThan(3);
@@ -89,5 +111,31 @@ describe.each(ENGINES)("answers as the document says on %s", (engine) => {
     const res = await t.call(null, "GET", "/metrics");
     expect(res.statusCode).toBe(401);
     expect(res.headers["content-type"]).toContain(PROBLEM_MEDIA_TYPE);
+  });
+});
+
+describe("a webhook URL: the documented pattern and the server agree", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // Loopback targets (port 9, discard: nothing answers) so no DNS is needed.
+    t = await openTestApp("pglite", undefined, { WEBHOOK_ALLOW_PRIVATE: "true" });
+  });
+  afterAll(() => t.close());
+
+  it("takes the scheme in any case, as URLs do; refuses what the pattern refuses", async () => {
+    const pattern = patterns(doc.paths["/v1/webhooks"]?.post?.requestBody).find((p) => p.includes("[hH]"));
+    expect(pattern).toBeDefined();
+    const re = new RegExp(pattern ?? "");
+    for (const accepted of ["HTTP://127.0.0.1:9/hook", "Https://127.0.0.1:9/hook?x=1"]) {
+      expect(re.test(accepted), accepted).toBe(true);
+      const res = await t.call("admin", "POST", "/v1/webhooks", { url: accepted, events: ["*"] });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    for (const refused of ["HTTP://", "http://127.0.0.1:9/a b", "ftp://127.0.0.1/"]) {
+      expect(re.test(refused), refused).toBe(false);
+      const res = await t.call("admin", "POST", "/v1/webhooks", { url: refused, events: ["*"] });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json().errors.map((e: { field: string }) => e.field)).toContain("body/url");
+    }
   });
 });

@@ -4,6 +4,8 @@ import { Command, CommanderError } from "commander";
 import { newToken } from "../admin-token.js";
 import { clientCommands } from "./commands.js";
 import { UsageError } from "./context.js";
+import { terminalSafe } from "./output.js";
+import { humanFieldProblems } from "./problems.js";
 
 /** Report a failure the way the CLI promises: a message, never a stack trace, and exit 0/1/2. */
 export function fail(err: unknown): never {
@@ -15,6 +17,13 @@ export function fail(err: unknown): never {
   }
   if (err instanceof RegistryError) {
     const { title, detail, errors } = err.problem;
+    if (errors && errors.length > 0 && !process.argv.includes("--json")) {
+      // People get one line per field in words; scripts asking for --json keep the API's raw entries.
+      const lines = humanFieldProblems(errors);
+      const what = lines.length === 1 ? "a value is not valid" : `${lines.length} values are not valid`;
+      process.stderr.write(`tenant-registry: ${title}: ${what}:${lines.map((line) => `\n  ${terminalSafe(line)}`).join("")}\n`);
+      process.exit(1);
+    }
     const fields = (errors ?? []).map((e) => `\n  ${e.field}: ${e.message}`).join("");
     process.stderr.write(`tenant-registry: ${title}: ${detail}${fields}\n`);
     process.exit(1);

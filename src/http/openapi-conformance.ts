@@ -63,6 +63,10 @@ const COMMON = {
     "413": "The request body is too large.",
     "415": "The body is not application/json.",
   },
+  /** Every /v1 route refuses query parameters it does not declare (input-policy.ts), and any route a malformed parameter. */
+  withParameters: {
+    "400": "The request is invalid (an unknown or malformed query parameter, a malformed path parameter); `errors` names each.",
+  },
   api: { "503": "The database is unavailable; retry after Retry-After seconds." },
   all: { "405": "This path does not take this method; the Allow header lists those it takes." },
 } as const;
@@ -71,6 +75,7 @@ interface Operation {
   operationId?: string;
   security?: unknown[];
   requestBody?: unknown;
+  parameters?: unknown[];
   responses?: Record<string, { description?: string; content?: Record<string, unknown> }>;
 }
 
@@ -99,6 +104,7 @@ export function conformDocument<T>(document: T): T {
       };
       if (op.security?.length) add(COMMON.secured);
       if (op.requestBody) add(COMMON.withBody);
+      if (path.startsWith("/v1/") || op.parameters?.length) add(COMMON.withParameters);
       if (path.startsWith("/v1/")) add(COMMON.api);
       add(COMMON.all);
     }

@@ -34,7 +34,8 @@ export const InputTimestamp = (description: string) =>
     format: "date-time",
     pattern: DATE_TIME_INPUT_PATTERN,
     description: `${description} RFC 3339, years 0001 to 9999, offsets up to ±15:59.`,
-    examples: ["2026-03-01T09:30:00Z"],
+    // Far in the future, so the example stays valid where the value must lie ahead (an API key's expires_at).
+    examples: ["2099-01-31T09:30:00Z"],
   });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 

@@ -11,8 +11,10 @@ export const WEBHOOK_PATTERN = "^(\\*|[a-z][a-z0-9_.:-]{0,99}|[a-z][a-z0-9_.:-]{
 const Url = Type.String({
   minLength: 1,
   maxLength: 2000,
-  pattern: "^[hH][tT][tT][pP][sS]?://",
-  description: "Where to POST: an http or https URL (at most 2,000 characters) of a public address.",
+  // The scheme in any case, as URLs are case-insensitive there (the server reads `HTTP://` as http://); then a
+  // host and no white space. The server still refuses what its URL parser cannot read or a non-public address.
+  pattern: "^[hH][tT][tT][pP][sS]?://[^\\s/?#]+(?:[/?#]\\S*)?$",
+  description: "Where to POST: an http or https URL (scheme in any case; at most 2,000 characters, no white space) of a public address.",
 });
 const Events = Type.Array(
   Type.String({

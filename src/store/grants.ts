@@ -53,3 +53,58 @@ export async function grantServerRole(q: Queryable, role: string): Promise<strin
   for (const sql of statements) await q.exec(sql);
   return statements;
 }
+
+/** One table (or sequence) and the privileges on it the server's role lacks. */
+export interface MissingPrivilege {
+  object: string;
+  kind: "table" | "sequence";
+  privileges: string[];
+}
+
+const TABLE_PRIVILEGES = ["SELECT", "INSERT", "UPDATE", "DELETE"] as const;
+
+/** What `grantServerRole` gives on `table`: every privilege the server needs there. */
+function neededOn(table: string): readonly string[] {
+  if ((READ_ONLY_TABLES as readonly string[]).includes(table)) return ["SELECT"];
+  if ((APPEND_ONLY_TABLES as readonly string[]).includes(table)) return ["SELECT", "INSERT"];
+  return TABLE_PRIVILEGES;
+}
+
+/**
+ * The privileges the connected role lacks on the schema's tables and
+ * sequences, against what `grantServerRole` would give it. Empty when it can
+ * serve. Read from the catalog (`has_table_privilege`), so it names each
+ * missing privilege rather than failing on the first query that needs one.
+ */
+export async function missingServerPrivileges(q: Queryable): Promise<MissingPrivilege[]> {
+  const rows = await q.query<{ name: string; kind: string; privilege: string; held: boolean }>(
+    `SELECT c.relname AS name, CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END AS kind, p.privilege,
+            CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, p.privilege)
+                 ELSE has_table_privilege(c.oid, p.privilege) END AS held
+       FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       CROSS JOIN LATERAL unnest(CASE WHEN c.relkind = 'S' THEN ARRAY['USAGE']
+                                      ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'] END)
+                  WITH ORDINALITY AS p(privilege, position)
+      WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'S') AND NOT c.relispartition
+      ORDER BY c.relname, p.position`,
+  );
+  const missing = new Map<string, MissingPrivilege>();
+  for (const row of rows) {
+    if (row.held) continue;
+    const kind = row.kind === "sequence" ? "sequence" : "table";
+    if (kind === "table" && !neededOn(row.name).includes(row.privilege)) continue;
+    const entry = missing.get(row.name) ?? { object: row.name, kind, privileges: [] };
+    entry.privileges.push(row.privilege);
+    missing.set(row.name, entry);
+  }
+  return [...missing.values()];
+}
+
+/** One line per table or sequence ("SELECT, INSERT on table audit_events"), at most `shown`, then how many more. */
+export function describeMissing(missing: readonly MissingPrivilege[], shown = 20): string[] {
+  const lines = missing.slice(0, shown).map((m) => `${m.privileges.join(", ")} on ${m.kind} ${m.object}`);
+  const more = missing.length - shown;
+  if (more > 0) lines.push(`… and ${more} more table(s) or sequence(s)`);
+  return lines;
+}

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../config.js";
 import type { Db, Queryable } from "./db.js";
+import { describeMissing, missingServerPrivileges } from "./grants.js";
 
 const DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
 /** Any constant; held (transaction-scoped) while migrating so concurrent starts queue. */
@@ -87,12 +88,21 @@ const sqlState = (err: unknown): string | undefined =>
  */
 export async function migrateAtStart(db: Db, openMigrator: () => Promise<Db>): Promise<string[]> {
   if (db.engine === "pglite") return migrate(db);
-  const pending = await pendingMigrations(db);
-  if (pending.length === 0) return [];
+  const pending = await pendingMigrations(db).catch(async (err: unknown) => {
+    if (sqlState(err) === INSUFFICIENT_PRIVILEGE) await assertServerPrivileges(db, err);
+    throw err;
+  });
+  if (pending.length === 0) {
+    await assertServerPrivileges(db);
+    return [];
+  }
   const migrator = await openMigrator();
   try {
-    return await migrate(migrator);
+    const applied = await migrate(migrator);
+    await assertServerPrivileges(db);
+    return applied;
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     if (sqlState(err) === INSUFFICIENT_PRIVILEGE) {
       throw new ConfigError(
         `${pending.length} database migration(s) pending (${pending.join(", ")}) and this role may not apply them ` +
@@ -104,6 +114,25 @@ export async function migrateAtStart(db: Db, openMigrator: () => Promise<Db>): P
   } finally {
     await migrator.close();
   }
+}
+
+/**
+ * PostgreSQL: refuse to start, naming each missing privilege and the command
+ * that grants it, when the server's role cannot read or write its tables
+ * (a runtime role nobody ran `migrate --grant` for). `cause`: a permission
+ * error already met, reported as is when the catalog cannot say more.
+ */
+export async function assertServerPrivileges(db: Db, cause?: unknown): Promise<void> {
+  const [me] = await db.query<{ role: string }>("SELECT current_user AS role");
+  const role = me?.role ?? "ROLE";
+  const missing = await missingServerPrivileges(db);
+  if (missing.length === 0 && cause === undefined) return;
+  const what = missing.length > 0 ? describeMissing(missing) : [databaseMessage(cause)];
+  throw new ConfigError(
+    `the database role "${role}" lacks privileges the server needs:\n${what.map((line) => `    ${line}\n`).join("")}` +
+      `  Run \`tenant-registry migrate --grant ${role}\` as the schema owner ` +
+      "(MIGRATION_DATABASE_URL, or DATABASE_URL of the owner), then start the server again.",
+  );
 }
 
 /** True when every migration shipped with this build has been applied. */

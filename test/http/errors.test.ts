@@ -71,6 +71,19 @@ describe.each(ENGINES)("errors and plumbing on %s", (engine) => {
       payload: `{"slug":"${uniqueSlug()}","name":"x","__proto__":{"admin":true}}`,
     });
     expectProblem(res, 400, "invalid_input");
+    // Named, not "Body is not valid JSON": the body is JSON, one key of it is refused.
+    expect(res.json().errors).toEqual([{ field: "body/__proto__", message: "is not allowed: __proto__ may not be a key" }]);
+    const nested = await t.app.inject({
+      method: "POST",
+      url: "/v1/audit",
+      headers: { authorization: `Bearer ${t.tokens.admin}`, "content-type": "application/json" },
+      payload: `{"action":"x.y","metadata":{"list":[1,{"constructor":{"prototype":{"admin":true}}}]}}`,
+    });
+    expectProblem(nested, 400, "invalid_input");
+    expect(nested.json().errors).toEqual([
+      { field: "body/metadata/list/1/constructor/prototype", message: "is not allowed: constructor.prototype may not be a key" },
+    ]);
+    expect(nested.json().detail).not.toMatch(/not valid JSON/);
   });
 
   it("a bad X-Actor-Id is a 400", async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
+import { ConfigError, loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { startServer } from "../../src/server.js";
 import { grantServerRole } from "../../src/store/grants.js";
@@ -12,9 +12,13 @@ import { newTestToken, uniqueSlug } from "../helpers/app.js";
 const BASE = process.env.TEST_DATABASE_URL;
 const noop = () => {};
 
-/** A URL for `database` as `user` (trust auth on the test server), next to TEST_DATABASE_URL. */
+/**
+ * A URL for `database` as `user` (trust auth on the test server), next to TEST_DATABASE_URL.
+ * Only called inside hooks and tests: without TEST_DATABASE_URL the file must still load (and skip).
+ */
 function urlFor(database: string, user?: string): string {
-  const url = new URL(BASE ?? "");
+  if (!BASE) throw new Error("TEST_DATABASE_URL is not set");
+  const url = new URL(BASE);
   url.pathname = `/${database}`;
   if (user) url.username = user;
   return url.toString();
@@ -50,9 +54,10 @@ describe.skipIf(!BASE)("PostgreSQL with a least-privilege server role", () => {
   const role = `tr_app_${suffix}`;
   const migrated = `tr_roles_${suffix}`;
   const fresh = `tr_roles_fresh_${suffix}`;
-  const serverUrl = urlFor(migrated, role);
+  let serverUrl = "";
 
   beforeAll(async () => {
+    serverUrl = urlFor(migrated, role);
     await admin(async (c) => {
       await c.query(`CREATE ROLE ${role} LOGIN`);
       await c.query(`CREATE DATABASE ${migrated}`);
@@ -152,11 +157,10 @@ describe.skipIf(!BASE)("PostgreSQL with a least-privilege server role", () => {
     });
     expect(config.migrationLockTimeoutMs).toBe(60_000);
     expect(config.migrationStatementTimeoutMs).toBe(0);
-    // The tables are the owner's; the server's role has no grant on them yet, so it cannot serve: that is
-    // the operator's `migrate --grant` to run. Starting still applies the migrations as the owner.
-    await startServer(config, createLogger("silent")).then(
-      (running) => running.stop(),
-      () => {},
+    // The tables are the owner's; the server's role has no grant on them yet, so it cannot serve: it says
+    // which privileges are missing and the `migrate --grant` to run. Starting still applied the migrations.
+    await expect(startServer(config, createLogger("silent"))).rejects.toThrow(
+      new RegExp(`role "${role}" lacks privileges.*SELECT.* on table .*\\n.*tenant-registry migrate --grant ${role}\\b`, "s"),
     );
     const owner = openPg({ url: urlFor(fresh), poolSize: 1, timeoutMs: 10_000, onError: noop });
     try {
@@ -164,6 +168,55 @@ describe.skipIf(!BASE)("PostgreSQL with a least-privilege server role", () => {
       expect(rows[0]?.n).toBeGreaterThan(0);
     } finally {
       await owner.close();
+    }
+  }, 60_000);
+
+  it("a role without grants is told which privilege is missing and the migrate --grant that fixes it", async () => {
+    const bare = `tr_bare_${suffix}`;
+    await admin((c) => c.query(`CREATE ROLE ${bare} LOGIN`));
+    try {
+      const config = loadConfig({ DATABASE_URL: urlFor(migrated, bare), REGISTRY_ADMIN_TOKEN: newTestToken(), PORT: "0" });
+      const start = startServer(config, createLogger("silent"));
+      await expect(start).rejects.toThrow(ConfigError);
+      const message = await start.then(
+        () => "",
+        (err: Error) => err.message,
+      );
+      expect(message).not.toMatch(/internal error/);
+      expect(message).toContain(`the database role "${bare}" lacks privileges the server needs:\n`);
+      expect(message).toContain("\n    SELECT, INSERT on table audit_events\n");
+      expect(message).toContain("\n    SELECT, INSERT, UPDATE, DELETE on table tenants\n");
+      expect(message).toContain("\n    SELECT on table schema_migrations\n");
+      expect(message).toContain(`Run \`tenant-registry migrate --grant ${bare}\` as the schema owner`);
+
+      // Half the grants: only what is still missing is named.
+      await admin(async (c) => {
+        const db = new pg.Client({ connectionString: urlFor(migrated) });
+        await db.connect();
+        try {
+          await db.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${bare}`);
+        } finally {
+          await db.end();
+        }
+        return c;
+      });
+      const again = await startServer(config, createLogger("silent")).then(
+        () => "",
+        (err: Error) => err.message,
+      );
+      expect(again).toMatch(/INSERT, UPDATE, DELETE on table api_keys/);
+      expect(again).not.toMatch(/SELECT/);
+    } finally {
+      await admin(async (c) => {
+        const db = new pg.Client({ connectionString: urlFor(migrated) });
+        await db.connect();
+        try {
+          await db.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${bare}`);
+        } finally {
+          await db.end();
+        }
+        await c.query(`DROP ROLE IF EXISTS ${bare}`);
+      });
     }
   }, 60_000);
 });

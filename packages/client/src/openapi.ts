@@ -2741,12 +2741,12 @@ export interface operations {
                 action?: string;
                 /**
                  * @description Only events created at or after this time (inclusive, RFC 3339). RFC 3339, years 0001 to 9999, offsets up to ±15:59.
-                 * @example 2026-03-01T09:30:00Z
+                 * @example 2099-01-31T09:30:00Z
                  */
                 since?: string;
                 /**
                  * @description Only events created before this time (exclusive, RFC 3339). RFC 3339, years 0001 to 9999, offsets up to ±15:59.
-                 * @example 2026-03-01T09:30:00Z
+                 * @example 2099-01-31T09:30:00Z
                  */
                 until?: string;
                 /** @description Page size, 1 to 1000 (default 100). */
@@ -2874,7 +2874,7 @@ export interface operations {
                     /**
                      * Format: date-time
                      * @description When it happened, by the caller's clock (RFC 3339); defaults to created_at. RFC 3339, years 0001 to 9999, offsets up to ±15:59.
-                     * @example 2026-03-01T09:30:00Z
+                     * @example 2099-01-31T09:30:00Z
                      */
                     occurred_at?: string;
                 };
@@ -3003,7 +3003,7 @@ export interface operations {
                         /**
                          * Format: date-time
                          * @description When it happened, by the caller's clock (RFC 3339); defaults to created_at. RFC 3339, years 0001 to 9999, offsets up to ±15:59.
-                         * @example 2026-03-01T09:30:00Z
+                         * @example 2099-01-31T09:30:00Z
                          */
                         occurred_at?: string;
                     }[];
@@ -3200,7 +3200,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Where to POST: an http or https URL (at most 2,000 characters) of a public address. */
+                    /** @description Where to POST: an http or https URL (scheme in any case; at most 2,000 characters, no white space) of a public address. */
                     url: string;
                     /** @description 1 to 50 patterns; an event is sent when its action matches one. */
                     events: string[];
@@ -3511,7 +3511,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Where to POST: an http or https URL (at most 2,000 characters) of a public address. */
+                    /** @description Where to POST: an http or https URL (scheme in any case; at most 2,000 characters, no white space) of a public address. */
                     url?: string;
                     /** @description 1 to 50 patterns; an event is sent when its action matches one. */
                     events?: string[];
@@ -4183,6 +4183,15 @@ export interface operations {
                          */
                         role: "admin" | "service" | "auditor";
                     };
+                };
+            };
+            /** @description The request is invalid (an unknown or malformed query parameter, a malformed path parameter); `errors` names each. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description RFC 9457 problem details. */
