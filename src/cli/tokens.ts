@@ -85,6 +85,10 @@ export function tokensCommands(program: Command): void {
       const created = await naming(ok(client.POST("/v1/tokens/{id}/rotate", { params: { path: { id } }, body })), `token "${ref}"`);
       if (o.json) return printJson(created);
       printRecord(created);
-      note(`Keep the new token now. The old one (${id}) keeps working until its grace ends; roll it out before then.`);
+      note(
+        o.grace === 0
+          ? `Keep the new token now. The old one (${id}) has stopped working.`
+          : `Keep the new token now. The old one (${id}) keeps working until its grace ends; roll it out before then.`,
+      );
     });
 }
