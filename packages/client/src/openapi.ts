@@ -4291,6 +4291,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The request is invalid (an unknown or malformed query parameter, a malformed path parameter); `errors` names each. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description RFC 9457 problem details. */
             401: {
                 headers: {
