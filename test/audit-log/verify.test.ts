@@ -1,12 +1,20 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportLeaves, verifyOffline, verifyOnline } from "../../src/cli/audit-log.js";
 import { checkpointText, generateSigner, parseVerifierKey, signNote } from "../../src/domain/audit-log/note.js";
 import { openTestApp, type TestApp } from "../helpers/app.js";
 import { ENGINES } from "../helpers/db.js";
+
+/** Go and Debian's golang.org/x/mod (GOPATH layout): the independent verifier runs only where they are installed. */
+const GOPATH_TREE = "/usr/share/gocode";
+const hasGo =
+  spawnSync("go", ["version"], { stdio: "ignore" }).status === 0 && existsSync(join(GOPATH_TREE, "src/golang.org/x/mod/sumdb/note"));
+const GO_VERIFIER = join(dirname(fileURLToPath(import.meta.url)), "go-verifier");
 
 /** What a command printed. */
 function sink(): { out: Writable; text: () => string } {
@@ -108,6 +116,37 @@ describe.each(ENGINES)("audit verify on %s", (engine) => {
     writeFileSync(entries, file.text().replace('"i":3', '"i":4'));
     expect(() => verifyOffline({ ...options(), entries, checkpoint }, parseVerifierKey(k), sink().out)).toThrow(/verification failed/);
   }, 120_000);
+
+  it.skipIf(!hasGo)(
+    "Go's sumdb/note and sumdb/tlog accept the checkpoint and an export",
+    async () => {
+      await appendAndWait(3);
+      const k = await key();
+      const checkpoint = join(dir, "go.checkpoint");
+      await verifyOnline({ ...options(), save: checkpoint }, parseVerifierKey(k), sink().out);
+      const file = sink();
+      await exportLeaves(options(), file.out);
+      const entries = join(dir, "go.ndjson");
+      writeFileSync(entries, file.text());
+      const bin = join(dir, "go-verifier");
+      const env = { ...process.env, GO111MODULE: "off", GOPATH: `${join(dir, "gopath")}:${GOPATH_TREE}`, GOCACHE: join(dir, "gocache") };
+      execFileSync("go", ["build", "-o", bin, "."], { cwd: GO_VERIFIER, env, stdio: "pipe" });
+      const [, n, root] = readFileSync(checkpoint, "utf8").split("\n");
+      expect(execFileSync(bin, [k.trim(), checkpoint, entries], { encoding: "utf8" })).toBe(`ok ${n} ${root}\n`);
+      // The same program refuses a changed export and a checkpoint under another key.
+      writeFileSync(join(dir, "go-bad.ndjson"), file.text().replace('"action":"verify.test"', '"action":"verify.tesT"'));
+      expect(spawnSync(bin, [k.trim(), checkpoint, join(dir, "go-bad.ndjson")]).status).toBe(1);
+      const other = generateSigner(k.split("+")[0] as string);
+      const forged = join(dir, "go-forged.checkpoint");
+      const [origin] = readFileSync(checkpoint, "utf8").split("\n") as [string];
+      writeFileSync(
+        forged,
+        signNote(checkpointText({ origin, size: Number(n), root: Buffer.from(root as string, "base64") }), other.signer),
+      );
+      expect(spawnSync(bin, [k.trim(), forged, entries]).status).toBe(1);
+    },
+    180_000,
+  );
 
   it("names the entry an owner changed, then the one an owner deleted", async () => {
     const events = await appendAndWait(30);
