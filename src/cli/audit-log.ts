@@ -232,7 +232,10 @@ export function auditVerifyCommand(group: Command): void {
 }
 
 export function auditLogCommands(program: Command): void {
-  const group = program.command("audit-log").description("Keys for the verifiable audit log.");
+  const group = program
+    .command("audit-log")
+    .description("Keys for the verifiable audit log (verify it with `tenant-registry audit verify`).")
+    .addHelpText("after", "\nExample:\n  tenant-registry audit-log keygen --name example.com/audit > signer.key");
   group
     .command("keygen")
     .description("Print a new signer key (for AUDIT_LOG_KEY_FILE; keep it secret) and, on the next line, its verifier key.")
