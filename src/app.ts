@@ -1,11 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger } from "fastify";
+import { Histogram } from "prom-client";
 import type { Config } from "./config.js";
 import { type AccessServices, startAccessServices } from "./domain/access/access-services.js";
+import { AuditLog, loadAuditLogIdentity } from "./domain/audit-log/log.js";
 import { type KeyServices, startKeyServices } from "./domain/key-services.js";
 import { apiKeyRoutes } from "./http/api-keys.js";
 import { auditRoutes } from "./http/audit.js";
+import { auditLogRoutes } from "./http/audit-log.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
 import { AuthFailureLimiter } from "./http/auth-limit.js";
 import { catalogRoutes } from "./http/catalog.js";
@@ -62,6 +65,8 @@ declare module "fastify" {
     keyServices: KeyServices;
     /** The managed-token cache and its last_used_at writer (closed with the app). */
     access: AccessServices;
+    /** The verifiable audit log: its sequencer (woken by audit commits) and reads. */
+    auditLog: AuditLog;
   }
 }
 
@@ -140,6 +145,19 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   app.addHook("onClose", () => keys.close());
   await app.register(apiKeyRoutes, { ...deps, keys });
   await app.register(auditRoutes, deps);
+  const sequencingLag = new Histogram({
+    name: "tenant_registry_audit_log_lag_seconds",
+    help: "From an audit event's commit to its log_index: the oldest event of each sequencing round.",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    registers: [metrics.registry],
+  });
+  const auditLog = new AuditLog(opts.db, await loadAuditLogIdentity(opts.db, opts.config.auditLog), opts.logger, {
+    sequenced: (_count, lag) => sequencingLag.observe(lag),
+  });
+  app.decorate("auditLog", auditLog);
+  if (opts.config.auditLog.sequencer) auditLog.start();
+  app.addHook("onClose", () => auditLog.stop());
+  await app.register(auditLogRoutes, { log: auditLog });
   await app.register(eventRoutes, deps);
   await app.register(tokenRoutes, deps);
   await app.register(meRoutes);

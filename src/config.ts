@@ -44,6 +44,9 @@ const EnvSchema = Type.Object({
   WEBHOOK_RETRY_WINDOW_MS: Type.Integer({ minimum: 1, maximum: 2592000000, default: 86400000 }),
   WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 1000 }),
   WEBHOOK_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+  AUDIT_LOG_ORIGIN: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: "^[^\\s+]+$" })),
+  AUDIT_LOG_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  AUDIT_LOG_SEQUENCER: Type.Union([Type.Literal("on"), Type.Literal("off")], { default: "on" }),
 });
 
 const HINTS: Record<string, string> = {
@@ -76,6 +79,9 @@ const HINTS: Record<string, string> = {
   WEBHOOK_RETRY_WINDOW_MS: "milliseconds, from 1 to 2592000000",
   WEBHOOK_POLL_MS: "milliseconds, from 10 to 600000",
   WEBHOOK_RETENTION_DAYS: "days, from 1 to 3650",
+  AUDIT_LOG_ORIGIN: "a note key name: 1 to 200 characters, no white space, no '+' (default tenant-registry/<an id made once per store>)",
+  AUDIT_LOG_KEY_FILE: "the path of a file holding a signer key (make one with `tenant-registry audit-log keygen`)",
+  AUDIT_LOG_SEQUENCER: "on (default) or off (this instance never sequences; another instance must)",
 };
 
 export interface Principal {
@@ -121,6 +127,8 @@ export interface Config {
   webhooks: WebhookSettings;
   /** Event streams per instance (`/v1/audit/stream` and `/v1/internal/changes` together): beyond `perPrincipal` 429, beyond `max` 503. */
   streams: { max: number; perPrincipal: number };
+  /** The verifiable audit log's origin and key file (docs/audit-log.md). */
+  auditLog: { origin: string | undefined; keyFile: string | undefined; sequencer: boolean };
 }
 
 /** Webhook delivery (docs/webhooks.md). The retry timings are settings so tests need not wait 5 s. */
@@ -257,6 +265,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retentionDays: s.WEBHOOK_RETENTION_DAYS,
     },
     streams: { max: s.STREAM_MAX, perPrincipal: s.STREAM_MAX_PER_PRINCIPAL },
+    auditLog: { origin: s.AUDIT_LOG_ORIGIN, keyFile: s.AUDIT_LOG_KEY_FILE, sequencer: s.AUDIT_LOG_SEQUENCER === "on" },
   };
 }
 

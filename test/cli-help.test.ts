@@ -25,7 +25,8 @@ describe("CLI help", () => {
       ...["list", "request", "trial"].map((v) => `catalog ${v}`),
       ...["create", "list", "revoke", "verify"].map((v) => `keys ${v}`),
       ...["create", "list", "revoke", "rotate"].map((v) => `tokens ${v}`),
-      ...["list", "tail", "export"].map((v) => `audit ${v}`),
+      ...["list", "tail", "export", "verify"].map((v) => `audit ${v}`),
+      "audit-log keygen",
       ...["list", "create", "delete", "rotate", "deliveries", "retry", "test"].map((v) => `webhooks ${v}`),
     ]) {
       expect(names, name).toContain(name);

@@ -6,7 +6,8 @@ import { type AuditEvent, ok, type RegistryClient, RegistryError } from "@tenant
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "csv-stringify";
 import { followStream } from "./audit-follow.js";
-import { type ClientOptions, clientCommand, connect, positiveInt } from "./context.js";
+import { auditVerifyCommand, exportLeaves } from "./audit-log.js";
+import { type ClientOptions, clientCommand, connect, positiveInt, UsageError } from "./context.js";
 import { note, printJson, printTable, terminalSafe } from "./output.js";
 import { tenantId } from "./tenants.js";
 
@@ -216,14 +217,36 @@ export function auditCommands(program: Command): void {
       "tenant-registry audit export --since 2026-01-01T00:00:00Z --format csv --output audit.csv",
     ),
   )
-    .addOption(new Option("--format <format>", "output format").choices(["ndjson", "csv"]).default("ndjson"))
+    .addOption(
+      new Option(
+        "--format <format>",
+        "output format; leaves: the verifiable log's entries 0 … N−1 of the newest checkpoint, byte for byte (no filters)",
+      )
+        .choices(["ndjson", "csv", "leaves"])
+        .default("ndjson"),
+    )
     .option("--output <file>", "write here instead of stdout")
     .option("--limit <n>", "page size (1-1000)", positiveInt, 1000)
-    .action(async (o: FilterOptions & { format: "ndjson" | "csv"; output?: string }) => {
+    .action(async (o: FilterOptions & { format: "ndjson" | "csv" | "leaves"; output?: string }) => {
+      if (o.format === "leaves") {
+        const filters = (["tenant", "product", "actorId", "action", "since", "until"] as const).filter((f) => o[f] !== undefined);
+        if (filters.length > 0)
+          throw new UsageError("--format leaves exports the whole log: filters are refused (it must verify on its own)");
+        const output = o.output ? createWriteStream(o.output) : process.stdout;
+        const count = await exportLeaves(o, output);
+        if (o.output)
+          await new Promise<void>((resolve, reject) =>
+            (output as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())),
+          );
+        if (o.output && !o.json) note(`wrote ${count} entries to ${o.output}`);
+        return;
+      }
       const client = connect(o);
       const events = allEvents(client, await query(client, o));
       const output = o.output ? createWriteStream(o.output) : process.stdout;
       const count = await exportEvents(events, o.format, output);
       if (o.output && !o.json) note(`wrote ${count} events to ${o.output}`);
     });
+
+  auditVerifyCommand(group);
 }

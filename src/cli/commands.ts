@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { auditCommands } from "./audit.js";
+import { auditLogCommands } from "./audit-log.js";
 import { catalogCommands } from "./catalog.js";
 import { entitlementsCommands } from "./entitlements.js";
 import { keysCommands } from "./keys.js";
@@ -16,6 +17,7 @@ export function clientCommands(program: Command): void {
   keysCommands(program);
   tokensCommands(program);
   auditCommands(program);
+  auditLogCommands(program);
   webhooksCommands(program);
   whoamiCommand(program);
 }

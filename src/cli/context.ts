@@ -31,9 +31,15 @@ function localAdminToken(): string | undefined {
   return existsSync(file) ? readFileSync(file, "utf8").trim() || undefined : undefined;
 }
 
-export function connect(options: ClientOptions): RegistryClient {
+/** The bearer token a client command uses: --token, REGISTRY_TOKEN, else the local admin token file. */
+export function tokenOf(options: ClientOptions): string {
   const token = options.token || localAdminToken();
   if (!token) throw new UsageError("no token: pass --token or set REGISTRY_TOKEN (or run next to the registry's data/admin-token)");
+  return token;
+}
+
+export function connect(options: ClientOptions): RegistryClient {
+  const token = tokenOf(options);
   return createRegistryClient({ url: registryUrl(options.url), token, ...(options.actor ? { actorId: options.actor } : {}) });
 }
 

@@ -258,9 +258,11 @@ export class WebhookWorker {
         const sentAt = Date.now();
         const claimed = await deliveryClaim(this.db, { ...a, limit: CLAIM_CHUNK, leaseMs: LEASE_MS, token });
         if (claimed.length === 0) break;
+        // log_index stays null in payloads: it is set after the commit, and a retry must carry the same body.
         const events = await auditFindByIds(
           this.db,
           claimed.flatMap((c) => (c.event_id === null ? [] : [c.event_id])),
+          { withLogIndex: false },
         );
         const endpoints = new Set<string>();
         for (const c of claimed) {

@@ -96,6 +96,7 @@ export async function eventRoutes(app: App, deps: Deps): Promise<void> {
       await db.listen(
         AUDIT_CHANNEL,
         () => {
+          app.auditLog.wake();
           worker.onAudit();
           tail.wake();
         },

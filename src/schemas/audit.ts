@@ -63,6 +63,13 @@ export const AuditEvent = Type.Object(
     metadata: Type.Record(Type.String(), Type.Unknown(), { description: "Free-form JSON object, at most 16 KiB." }),
     occurred_at: Timestamp,
     created_at: Timestamp,
+    log_index: Nullable(
+      Type.Integer({
+        minimum: 0,
+        description:
+          "The event's place in the verifiable audit log (0, 1, 2, … dense); null until it is sequenced, within about a second of its commit.",
+      }),
+    ),
   },
   { $id: "AuditEvent", title: "AuditEvent" },
 );

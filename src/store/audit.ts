@@ -1,4 +1,5 @@
 import type { AuditEvent } from "../schemas/audit.js";
+import { auditLogIndexes } from "./audit-log.js";
 import type { Queryable } from "./db.js";
 import { iso, type RowOf } from "./rows.js";
 
@@ -12,7 +13,7 @@ export type AuditInput = Pick<AuditEvent, "actor_id" | "action"> &
   };
 
 /** A row as the drivers return it: the event, with its times as Date. */
-type AuditRow = RowOf<AuditEvent, "occurred_at" | "created_at">;
+type AuditRow = RowOf<Omit<AuditEvent, "log_index">, "occurred_at" | "created_at">;
 
 const COLUMNS = "id::text AS id, tenant_id, product, actor_id, action, target_type, target_id, metadata, occurred_at, created_at";
 
@@ -27,7 +28,18 @@ const toEvent = (r: AuditRow): AuditEvent => ({
   metadata: r.metadata,
   occurred_at: iso(r.occurred_at),
   created_at: iso(r.created_at),
+  log_index: null,
 });
+
+/** Events with their log_index filled in where they are sequenced (0009_audit_log.sql). */
+async function withLogIndexes(q: Queryable, events: AuditEvent[]): Promise<AuditEvent[]> {
+  const indexes = await auditLogIndexes(
+    q,
+    events.map((e) => e.id),
+  );
+  for (const e of events) e.log_index = indexes.get(e.id) ?? null;
+  return events;
+}
 
 /**
  * Append events in the caller's transaction, so they commit with the change
@@ -142,7 +154,7 @@ export async function auditList(q: Queryable, f: AuditFilter): Promise<AuditEven
     `SELECT ${COLUMNS} FROM audit_events WHERE ${where.join(" AND ")} ORDER BY audit_events.id LIMIT $${values.length}`,
     values,
   );
-  return rows.map(toEvent);
+  return withLogIndexes(q, rows.map(toEvent));
 }
 
 /**
@@ -169,9 +181,25 @@ export async function auditTailPage(q: Queryable, after: string, limit: number):
 const maxId = (a: string, b: string) => (BigInt(a) >= BigInt(b) ? a : b);
 const minId = (a: string, b: string) => (BigInt(a) <= BigInt(b) ? a : b);
 
-/** Events by id, as GET /v1/audit shows them (webhook payloads). */
-export async function auditFindByIds(q: Queryable, ids: readonly string[]): Promise<Map<string, AuditEvent>> {
+/** Events by id, as GET /v1/audit shows them (webhook payloads); `withLogIndex: false` leaves log_index null. */
+export async function auditFindByIds(q: Queryable, ids: readonly string[], { withLogIndex = true } = {}): Promise<Map<string, AuditEvent>> {
   if (ids.length === 0) return new Map();
   const rows = await q.query<AuditRow>(`SELECT ${COLUMNS} FROM audit_events WHERE id = ANY($1::bigint[])`, [ids]);
-  return new Map(rows.map((r) => [r.id, toEvent(r)]));
+  const events = rows.map(toEvent);
+  return new Map((withLogIndex ? await withLogIndexes(q, events) : events).map((e) => [e.id, e]));
+}
+
+/**
+ * Up to `limit` events above `afterId` and below the audit horizon, in id
+ * order: what the sequencer may append. As in auditList, the horizon is
+ * read first and the rows in a later statement, so none can be missing.
+ */
+export async function auditSettledAfter(q: Queryable, afterId: string, limit: number): Promise<AuditEvent[]> {
+  const [h] = await q.query<{ horizon: string }>("SELECT audit_horizon()::text AS horizon");
+  if (!h) throw new Error("audit_horizon() returned no row");
+  const rows = await q.query<AuditRow>(
+    `SELECT ${COLUMNS} FROM audit_events WHERE id > $1::bigint AND id < $2::bigint ORDER BY audit_events.id LIMIT $3`,
+    [afterId, h.horizon, limit],
+  );
+  return rows.map(toEvent);
 }

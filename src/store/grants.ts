@@ -8,7 +8,14 @@ import type { Queryable } from "./db.js";
  * later migration is covered by the next `migrate --grant` without a change
  * here; add it below only when the server must not change or remove its rows.
  */
-export const APPEND_ONLY_TABLES = ["audit_events"] as const;
+export const APPEND_ONLY_TABLES = [
+  "audit_events",
+  "audit_log_store",
+  "audit_log_signer",
+  "audit_log_leaves",
+  "audit_log_nodes",
+  "audit_log_checkpoints",
+] as const;
 /** Tables the server reads and never writes. */
 export const READ_ONLY_TABLES = ["schema_migrations"] as const;
 

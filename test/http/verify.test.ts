@@ -18,7 +18,8 @@ describe.each(ENGINES)("verify on %s", (engine) => {
     store = await openTestDb(engine);
     const counted = countingStore(store);
     queries = counted.queries;
-    t = await openTestApp(engine, counted.store);
+    // No audit log sequencer: its rounds would be statements the tests below count.
+    t = await openTestApp(engine, counted.store, { AUDIT_LOG_SEQUENCER: "off" });
     await ensureProduct(store.db, "crm");
     await ensureProduct(store.db, "billing");
   });

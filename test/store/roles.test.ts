@@ -131,6 +131,25 @@ describe.skipIf(!BASE)("PostgreSQL with a least-privilege server role", () => {
     expect(await sqlStateOf(serverUrl, "SELECT count(*) FROM audit_events")).toBe("ok");
   });
 
+  it("may not rewrite the verifiable audit log's tables; their triggers refuse even the owner", async () => {
+    const keyColumn: Record<string, string> = {
+      audit_log_store: "singleton",
+      audit_log_signer: "singleton",
+      audit_log_leaves: "start_index",
+      audit_log_nodes: "level",
+      audit_log_checkpoints: "size",
+    };
+    for (const [table, column] of Object.entries(keyColumn)) {
+      for (const sql of [`UPDATE ${table} SET ${column} = ${column}`, `DELETE FROM ${table}`, `TRUNCATE ${table}`]) {
+        expect(await sqlStateOf(serverUrl, sql), sql).toBe("42501");
+      }
+      expect(await sqlStateOf(serverUrl, `ALTER TABLE ${table} DISABLE TRIGGER USER`)).toBe("42501");
+      expect(await sqlStateOf(serverUrl, `SELECT count(*) FROM ${table}`)).toBe("ok");
+      // The owner is held by the triggers too (a statement trigger: it fires on an empty table as well).
+      expect(await sqlStateOf(urlFor(migrated), `TRUNCATE ${table}`)).toBe("TRA02");
+    }
+  });
+
   it("refuses to start when migrations are pending, saying to run migrate as the owner", async () => {
     const config = loadConfig({ DATABASE_URL: urlFor(fresh, role), REGISTRY_ADMIN_TOKEN: newTestToken(), PORT: "0" });
     const start = startServer(config, createLogger("silent"));
