@@ -3343,6 +3343,15 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description The request is invalid (an unknown or malformed query parameter, a malformed path parameter); `errors` names each. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description This path does not take this method; the Allow header lists those it takes. */
             405: {
                 headers: {
