@@ -592,7 +592,7 @@ export interface paths {
         };
         /**
          * Who is calling
-         * @description The name and role of the principal the bearer token belongs to. X-Actor-Id does not change the answer.
+         * @description The name, role and kind of the principal the request authenticated as. X-Actor-Id does not change the answer.
          *
          *     Roles: admin, service, auditor.
          */
@@ -4171,6 +4171,11 @@ export interface operations {
                          * @enum {string}
                          */
                         role: "admin" | "service" | "auditor";
+                        /**
+                         * @description How the caller authenticated: `bootstrap` (a token from the registry's environment, for bootstrap and break-glass), `token` (a managed token, POST /v1/tokens) or `person` (signed in through the identity provider).
+                         * @enum {string}
+                         */
+                        kind: "bootstrap" | "token" | "person";
                     };
                 };
             };
