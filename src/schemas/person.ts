@@ -13,11 +13,11 @@ export const Person = Type.Object(
     last_seen_at: Nullable({ ...Timestamp, description: "When the person last used the registry (to within a minute)." }),
     disabled: Type.Boolean({ description: "Disabled people cannot sign in and have no live session." }),
   },
-  { additionalProperties: false, title: "Person", description: "Someone who has signed in through single sign-on." },
+  { $id: "Person", additionalProperties: false, title: "Person", description: "Someone who has signed in through single sign-on." },
 );
 export type Person = Static<typeof Person>;
 
-export const PersonList = Type.Object({ people: Type.Array(Person) }, { additionalProperties: false });
+export const PersonList = Type.Object({ people: Type.Array(Type.Ref(Person)) }, { additionalProperties: false });
 
 export const Session = Type.Object(
   {

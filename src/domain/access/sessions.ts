@@ -4,6 +4,7 @@ import type { Db, Queryable } from "../../store/db.js";
 import { notify } from "../../store/notify.js";
 import { type SessionFacts, sessionFindLive, sessionInsert, sessionsTouch } from "../../store/sessions.js";
 import type { Log } from "../log.js";
+import type { CredentialLeg, Principal } from "./principal.js";
 
 /**
  * Ending a session or disabling a person announces itself here from inside
@@ -37,7 +38,7 @@ export interface SessionOptions {
  * silent, by a one-second lifetime), and last_seen_at written coalesced:
  * at most once per session per `touchEveryMs`, in one batched statement.
  */
-export class SessionService {
+export class SessionService implements CredentialLeg {
   private readonly cache = new LRUCache<string, SessionFacts>({ max: 10_000 });
   private readonly pending = new Map<string, number>();
   private readonly written = new Map<string, number>();
@@ -85,7 +86,25 @@ export class SessionService {
     return { secret, ...s };
   }
 
-  /** The live session a cookie's secret belongs to, or null; a hit counts as use (idle timer). */
+  /**
+   * The cookie leg of authentication (http/auth.ts): a live session from
+   * memory (`peek`: undefined when the store must be asked) or from the
+   * store (`lookup`), as its person's principal. Every hit counts as use
+   * (the idle timer); both timeouts are checked against `now` each time.
+   */
+  peek(secret: string, now: number): Principal | null | undefined {
+    if (!SECRET.test(secret)) return null;
+    const digest = sessionDigest(secret);
+    const facts = this.cache.get(digest);
+    return facts === undefined ? undefined : this.use(digest, facts, now);
+  }
+
+  async lookup(secret: string, now: number): Promise<Principal | null> {
+    const found = await this.find(secret, now);
+    return found === null ? null : this.principal(found);
+  }
+
+  /** The live session a cookie's secret belongs to, or null; a hit counts as use. */
   async find(secret: string, now = Date.now()): Promise<SessionFacts | null> {
     if (!SECRET.test(secret)) return null;
     const digest = sessionDigest(secret);
@@ -98,13 +117,30 @@ export class SessionService {
       if (epoch === this.generation)
         this.cache.set(digest, facts, { ttl: this.listening ? this.opts.cacheTtlMs : this.opts.unlistenedTtlMs });
     }
+    return this.use(digest, facts, now) === null ? null : facts;
+  }
+
+  private use(digest: string, facts: SessionFacts, now: number): Principal | null {
     if (now >= facts.expiresAt || now - facts.lastSeenAt > this.opts.idleMs) {
       this.cache.delete(digest);
       return null;
     }
-    facts.lastSeenAt = now;
+    facts.lastSeenAt = Math.max(facts.lastSeenAt, now);
     this.touch(facts.id, now);
-    return facts;
+    return this.principal(facts);
+  }
+
+  /** A person acts under their email (else the identity provider's subject). */
+  private principal(facts: SessionFacts): Principal {
+    const p = facts.person;
+    return {
+      kind: "person",
+      id: p.id,
+      name: p.email ?? p.subject,
+      role: p.role,
+      ...(p.email !== null ? { email: p.email } : {}),
+      expiresAt: this.endsAt(facts),
+    };
   }
 
   /** The idle end or the absolute end, whichever is first. */
