@@ -136,6 +136,10 @@ export class OidcRelyingParty {
     const config = new client.Configuration(server, this.settings.clientId, secret === undefined ? {} : { client_secret: secret }, auth);
     config.timeout = 10;
     if (insecure) client.allowInsecureRequests(config);
+    // By default an ID token from the token endpoint is trusted on TLS alone (OIDC Core 3.1.3.7 allows
+    // it); the registry also checks its signature against the issuer's JWKS, as SPEC asks, so a token
+    // endpoint answer that was tampered with (or a misrouted one) cannot sign anyone in.
+    client.enableNonRepudiationChecks(config);
     return config;
   }
 }
