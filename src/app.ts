@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger, type FastifyRequest } from "fastify";
 import type { Config } from "./config.js";
+import { type AccessServices, startAccessServices } from "./domain/access/access-services.js";
 import { OidcRelyingParty } from "./domain/access/oidc.js";
 import { SessionService } from "./domain/access/sessions.js";
 import { type KeyServices, startKeyServices } from "./domain/key-services.js";
@@ -29,6 +30,7 @@ import { consoleCookies, readCookie, sameOrigin } from "./http/session-cookie.js
 import { ssoRoutes } from "./http/sso.js";
 import { tenantRoutes } from "./http/tenants.js";
 import { serverTimeouts } from "./http/timeouts.js";
+import { tokenRoutes } from "./http/tokens.js";
 import type { App, Deps } from "./http/types.js";
 import { registerValidation } from "./http/validation.js";
 import { ApiKey } from "./schemas/api-key.js";
@@ -38,6 +40,7 @@ import { Problem } from "./schemas/common.js";
 import { Entitlement } from "./schemas/entitlement.js";
 import { Person } from "./schemas/person.js";
 import { Tenant } from "./schemas/tenant.js";
+import { ManagedToken } from "./schemas/token.js";
 import { Webhook, WebhookDelivery } from "./schemas/webhook.js";
 import type { Db } from "./store/db.js";
 
@@ -63,6 +66,8 @@ declare module "fastify" {
     routeTable: RouteInfo[];
     /** API-key hashing, the verify cache and the last_used_at writer (closed with the app). */
     keyServices: KeyServices;
+    /** The managed-token cache and its last_used_at writer (closed with the app). */
+    access: AccessServices;
     /** People's console sessions: the cookie leg of authentication (closed with the app). */
     sessions: SessionService;
   }
@@ -108,6 +113,10 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   registerErrorHandling(app);
   registerJsonParser(app);
   const metrics = registerMetrics(app, opts.db);
+  const access = await startAccessServices(opts.db, opts.logger);
+  app.decorate("access", access);
+  // After in-flight requests, before the caller closes the store: pending last_used_at still lands.
+  app.addHook("onClose", () => access.close());
   const sso = opts.config.sso;
   const sessions = new SessionService(opts.db, opts.logger, {
     idleMs: sso.sessionIdleMs,
@@ -121,6 +130,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   const cookies = consoleCookies(sso);
   const authenticate = registerAuth(app, {
     tokens: new TokenTable(opts.config.principals),
+    bearer: access.tokens,
     // People sign in only where single sign-on is configured.
     ...(sso.oidc
       ? {
@@ -140,7 +150,8 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   // it (the not-found hook answers only requests no route matched).
   registerPrelude(app, { authenticate, metrics });
   unmatched = unmatchedPrelude(metrics);
-  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey, Webhook, WebhookDelivery, Person]) app.addSchema(schema);
+  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey, Webhook, WebhookDelivery, ManagedToken, Person])
+    app.addSchema(schema);
 
   await registerOpenApi(app);
   await app.register(healthRoutes, deps);
@@ -160,6 +171,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await app.register(apiKeyRoutes, { ...deps, keys });
   await app.register(auditRoutes, deps);
   await app.register(eventRoutes, deps);
+  await app.register(tokenRoutes, deps);
   await app.register(meRoutes);
   const rp = sso.oidc ? new OidcRelyingParty(sso.oidc, opts.logger) : null;
   await rp?.start();

@@ -53,7 +53,15 @@ export const OPERATION_IDS: Record<string, string> = {
   "POST /v1/people/{id}/enable": "enablePerson",
   "GET /v1/sessions": "listSessions",
   "DELETE /v1/sessions/{id}": "endSession",
+  "POST /v1/tokens": "createToken",
+  "GET /v1/tokens": "listTokens",
+  "GET /v1/tokens/{id}": "getToken",
+  "DELETE /v1/tokens/{id}": "revokeToken",
+  "POST /v1/tokens/{id}/rotate": "rotateToken",
 };
+
+/** Operations whose body may be left out (the route reads none as `{}`). */
+const OPTIONAL_BODIES = new Set(["POST /v1/tokens/{id}/rotate"]);
 
 export const PROBLEM_MEDIA_TYPE = "application/problem+json";
 
@@ -79,7 +87,7 @@ const COMMON = {
 interface Operation {
   operationId?: string;
   security?: unknown[];
-  requestBody?: unknown;
+  requestBody?: { required?: boolean };
   responses?: Record<string, { description?: string; content?: Record<string, unknown> }>;
 }
 
@@ -95,7 +103,9 @@ export function conformDocument<T>(document: T): T {
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
     for (const [method, op] of Object.entries(item)) {
       if (!METHODS.has(method)) continue;
-      op.operationId ??= OPERATION_IDS[`${method.toUpperCase()} ${path}`];
+      const key = `${method.toUpperCase()} ${path}`;
+      op.operationId ??= OPERATION_IDS[key];
+      if (op.requestBody && OPTIONAL_BODIES.has(key)) op.requestBody.required = false;
       op.responses ??= {};
       const responses = op.responses;
       for (const [status, response] of Object.entries(responses)) {
