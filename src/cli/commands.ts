@@ -3,6 +3,7 @@ import { auditCommands } from "./audit.js";
 import { catalogCommands } from "./catalog.js";
 import { entitlementsCommands } from "./entitlements.js";
 import { keysCommands } from "./keys.js";
+import { peopleCommands } from "./people.js";
 import { tenantsCommands } from "./tenants.js";
 import { tokensCommands } from "./tokens.js";
 import { webhooksCommands } from "./webhooks.js";
@@ -15,6 +16,7 @@ export function clientCommands(program: Command): void {
   catalogCommands(program);
   keysCommands(program);
   tokensCommands(program);
+  peopleCommands(program);
   auditCommands(program);
   webhooksCommands(program);
   whoamiCommand(program);
