@@ -78,3 +78,43 @@ describe("config", () => {
     }
   });
 });
+
+describe("single sign-on settings", () => {
+  const oidc = {
+    OIDC_ISSUER: "https://idp.example.com/realms/acme",
+    OIDC_CLIENT_ID: "tenant-registry",
+    PUBLIC_URL: "https://registry.example.com",
+    OIDC_ADMIN_VALUES: "Registry Admins, registry-admins",
+  };
+  it("reads them: redirect URI, scopes, role values, secure cookies and session timeouts", () => {
+    const { sso } = loadConfig({ ...oidc, OIDC_SCOPES: "groups offline_access", SESSION_IDLE_MINUTES: "0.5" });
+    expect(sso.oidc).toMatchObject({
+      redirectUri: "https://registry.example.com/v1/auth/callback",
+      scopes: ["openid", "email", "profile", "groups", "offline_access"],
+      adminValues: ["Registry Admins", "registry-admins"],
+      auditorValues: [],
+      roleClaim: "groups",
+      clientSecret: undefined,
+    });
+    expect(sso).toMatchObject({
+      publicOrigin: "https://registry.example.com",
+      secureCookies: true,
+      sessionIdleMs: 30_000,
+      sessionMaxMs: 12 * 3_600_000,
+    });
+    expect(loadConfig({}).sso.oidc).toBeNull();
+  });
+  it("refuses settings that do not fit together, naming the variable", () => {
+    const { PUBLIC_URL: _p, ...noPublicUrl } = oidc;
+    expect(() => loadConfig(noPublicUrl)).toThrow(/OIDC_ISSUER is set but PUBLIC_URL is not/);
+    const { OIDC_CLIENT_ID: _c, ...noClient } = oidc;
+    expect(() => loadConfig(noClient)).toThrow(/OIDC_CLIENT_ID/);
+    expect(() => loadConfig({ ...oidc, OIDC_ADMIN_VALUES: "" })).toThrow(/OIDC_ADMIN_VALUES nor OIDC_AUDITOR_VALUES/);
+    expect(() => loadConfig({ OIDC_CLIENT_SECRET: "s3cret-value" })).toThrow(/OIDC_CLIENT_SECRET is set but OIDC_ISSUER is not/);
+    expect(() => loadConfig({ ...oidc, OIDC_ISSUER: "http://idp.example.com" })).toThrow(/OIDC_ISSUER=.*https:\/\//);
+    expect(() => loadConfig({ ...oidc, SESSION_MAX_HOURS: "0" })).toThrow(/SESSION_MAX_HOURS/);
+    expect(() => loadConfig({ ...oidc, OIDC_CLIENT_SECRET: "x", PUBLIC_URL: "nope" })).toThrow(/PUBLIC_URL/);
+    // A rejected secret is named, never shown.
+    expect(() => loadConfig({ ...oidc, OIDC_CLIENT_SECRET: "s".repeat(2001) })).toThrow(/OIDC_CLIENT_SECRET="\(hidden\)"/);
+  });
+});

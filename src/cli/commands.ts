@@ -4,6 +4,7 @@ import { auditLogCommands } from "./audit-log.js";
 import { catalogCommands } from "./catalog.js";
 import { entitlementsCommands } from "./entitlements.js";
 import { keysCommands } from "./keys.js";
+import { peopleCommands } from "./people.js";
 import { tenantsCommands } from "./tenants.js";
 import { tokensCommands } from "./tokens.js";
 import { webhooksCommands } from "./webhooks.js";
@@ -16,6 +17,7 @@ export function clientCommands(program: Command): void {
   catalogCommands(program);
   keysCommands(program);
   tokensCommands(program);
+  peopleCommands(program);
   auditCommands(program);
   auditLogCommands(program);
   webhooksCommands(program);

@@ -46,10 +46,15 @@ export class TokenTable {
   }
 }
 
-/** API paths open without a token: the audit log's verifier key is public by design (docs/audit-log.md). */
+/**
+ * API paths open without a token: signing in and out (/v1/auth/...) is how a
+ * person gets a session, and the audit log's verifier key is public by design
+ * (docs/audit-log.md).
+ */
 const OPEN_API_PATHS: ReadonlySet<string> = new Set(["/v1/audit/log/key"]);
 /** Paths that must declare roles: the API (less the open paths) and the metrics. */
-export const isProtectedPath = (url: string) => (url.startsWith("/v1/") && !OPEN_API_PATHS.has(url)) || url === "/metrics";
+export const isProtectedPath = (url: string) =>
+  (url.startsWith("/v1/") && !url.startsWith("/v1/auth/") && !OPEN_API_PATHS.has(url)) || url === "/metrics";
 
 const BEARER = /^Bearer ([\x21-\x7e]+)$/i;
 const ACTOR_ID = /^[^\p{Cc}]{1,200}$/u;
