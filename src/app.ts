@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { Config } from "./config.js";
+import { type AccessServices, startAccessServices } from "./domain/access/access-services.js";
 import { type KeyServices, startKeyServices } from "./domain/key-services.js";
 import { apiKeyRoutes } from "./http/api-keys.js";
 import { auditRoutes } from "./http/audit.js";
@@ -24,6 +25,7 @@ import { registerPrelude, unmatchedPrelude } from "./http/prelude.js";
 import { RegistryLogController } from "./http/request-log.js";
 import { tenantRoutes } from "./http/tenants.js";
 import { serverTimeouts } from "./http/timeouts.js";
+import { tokenRoutes } from "./http/tokens.js";
 import type { App, Deps } from "./http/types.js";
 import { registerValidation } from "./http/validation.js";
 import { ApiKey } from "./schemas/api-key.js";
@@ -32,6 +34,7 @@ import { Product } from "./schemas/catalog.js";
 import { Problem } from "./schemas/common.js";
 import { Entitlement } from "./schemas/entitlement.js";
 import { Tenant } from "./schemas/tenant.js";
+import { ManagedToken } from "./schemas/token.js";
 import { Webhook, WebhookDelivery } from "./schemas/webhook.js";
 import type { Db } from "./store/db.js";
 
@@ -57,6 +60,8 @@ declare module "fastify" {
     routeTable: RouteInfo[];
     /** API-key hashing, the verify cache and the last_used_at writer (closed with the app). */
     keyServices: KeyServices;
+    /** The managed-token cache and its last_used_at writer (closed with the app). */
+    access: AccessServices;
   }
 }
 
@@ -100,8 +105,13 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   registerErrorHandling(app);
   registerJsonParser(app);
   const metrics = registerMetrics(app, opts.db);
+  const access = await startAccessServices(opts.db, opts.logger);
+  app.decorate("access", access);
+  // After in-flight requests, before the caller closes the store: pending last_used_at still lands.
+  app.addHook("onClose", () => access.close());
   const authenticate = registerAuth(app, {
     tokens: new TokenTable(opts.config.principals),
+    bearer: access.tokens,
     limiter: new AuthFailureLimiter(opts.config.authFailureLimit),
     onFailure: (reason) => metrics.authFailures.inc({ reason }),
   });
@@ -110,7 +120,8 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   // it (the not-found hook answers only requests no route matched).
   registerPrelude(app, { authenticate, metrics });
   unmatched = unmatchedPrelude(metrics);
-  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey, Webhook, WebhookDelivery]) app.addSchema(schema);
+  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey, Webhook, WebhookDelivery, ManagedToken])
+    app.addSchema(schema);
 
   await registerOpenApi(app);
   await app.register(healthRoutes, deps);
@@ -130,6 +141,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await app.register(apiKeyRoutes, { ...deps, keys });
   await app.register(auditRoutes, deps);
   await app.register(eventRoutes, deps);
+  await app.register(tokenRoutes, deps);
   await app.register(meRoutes);
   await app.register(consoleRoutes, {});
 

@@ -24,6 +24,7 @@ describe("CLI help", () => {
       ...["list", "grant", "revoke"].map((v) => `entitlements ${v}`),
       ...["list", "request", "trial"].map((v) => `catalog ${v}`),
       ...["create", "list", "revoke", "verify"].map((v) => `keys ${v}`),
+      ...["create", "list", "revoke", "rotate"].map((v) => `tokens ${v}`),
       ...["list", "tail", "export"].map((v) => `audit ${v}`),
       ...["list", "create", "delete", "rotate", "deliveries", "retry", "test"].map((v) => `webhooks ${v}`),
     ]) {

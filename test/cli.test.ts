@@ -88,10 +88,32 @@ describe("the CLI against a running registry", () => {
   });
 
   it("whoami names the token's principal and role", async () => {
-    expect(await json("whoami")).toEqual({ name: "admin", role: "admin" });
+    expect(await json("whoami")).toEqual({ name: "admin", role: "admin", kind: "bootstrap" });
     const table = await cli("whoami");
     expect(table.code).toBe(0);
-    expect(table.stdout).toBe("name: admin\nrole: admin\n");
+    expect(table.stdout).toBe("name: admin\nrole: admin\nkind: bootstrap\n");
+  });
+
+  it("creates, lists, rotates and revokes managed tokens, by name", async () => {
+    const name = uniqueSlug("worker");
+    const created = await json("tokens", "create", name, "--role", "service", "--description", "nightly job");
+    expect(created).toMatchObject({ name, role: "service", description: "nightly job" });
+    expect(created.token).toMatch(/^rt_/);
+    const whoami = await runCli(["whoami", "--json"], { ...env, REGISTRY_TOKEN: created.token });
+    expect(JSON.parse(whoami.stdout)).toEqual({ name, role: "service", kind: "token" });
+
+    const rotated = await json("tokens", "rotate", name, "--grace", "0");
+    expect(rotated).toMatchObject({ name, role: "service" });
+    expect(rotated.id).not.toBe(created.id);
+    const table = await cli("tokens", "list");
+    expect(table.stdout.split("\n")[0]).toMatch(/^ID +PREFIX +NAME +ROLE +EXPIRES_AT/);
+    expect(table.stdout).toContain(rotated.prefix);
+    expect(table.stdout).not.toContain(rotated.token);
+
+    expect(await json("tokens", "revoke", name)).toEqual({ revoked: rotated.id });
+    const none = await cli("tokens", "revoke", name);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(`no live token named "${name}"`);
   });
 
   it("prints a registry problem's title and detail, never a stack trace, and exits 1", async () => {

@@ -4,6 +4,7 @@ import { catalogCommands } from "./catalog.js";
 import { entitlementsCommands } from "./entitlements.js";
 import { keysCommands } from "./keys.js";
 import { tenantsCommands } from "./tenants.js";
+import { tokensCommands } from "./tokens.js";
 import { webhooksCommands } from "./webhooks.js";
 import { whoamiCommand } from "./whoami.js";
 
@@ -13,6 +14,7 @@ export function clientCommands(program: Command): void {
   entitlementsCommands(program);
   catalogCommands(program);
   keysCommands(program);
+  tokensCommands(program);
   auditCommands(program);
   webhooksCommands(program);
   whoamiCommand(program);

@@ -3,7 +3,7 @@ import type { Queryable } from "../store/db.js";
 import type { Log } from "./log.js";
 
 export interface LastUsedOptions {
-  /** A key's last_used_at is written at most once per this interval (per instance). */
+  /** A row's last_used_at is written at most once per this interval (per instance). */
   intervalMs: number;
   /** How often pending writes go out, in one statement. */
   flushEveryMs: number;
@@ -11,8 +11,11 @@ export interface LastUsedOptions {
 
 export const LAST_USED_DEFAULTS: LastUsedOptions = { intervalMs: 60_000, flushEveryMs: 5_000 };
 
+/** Writes a batch of uses: one statement setting each row's last_used_at (never backwards). */
+export type TouchWriter = (q: Queryable, uses: readonly { id: string; at: string }[]) => Promise<void>;
+
 /**
- * Coalesces `last_used_at`: verify only notes the use in memory; a timer
+ * Coalesces `last_used_at` (of API keys, of managed tokens: `touch` says which table): verify only notes the use in memory; a timer
  * writes the noted uses in one batched UPDATE, off the request path, and
  * `stop()` writes what is still pending (shutdown). A failed write is kept
  * for the next flush rather than lost.
@@ -28,6 +31,7 @@ export class LastUsedCoalescer {
     private readonly db: Queryable,
     private readonly log: Log,
     private readonly opts: LastUsedOptions = LAST_USED_DEFAULTS,
+    private readonly target: { touch: TouchWriter; what: string } = { touch: apiKeysTouch, what: "API key" },
   ) {}
 
   touch(keyId: string, now = Date.now()): void {
@@ -67,14 +71,17 @@ export class LastUsedCoalescer {
     const batch = [...this.pending];
     this.pending.clear();
     try {
-      await apiKeysTouch(
+      await this.target.touch(
         this.db,
         batch.map(([id, at]) => ({ id, at: new Date(at).toISOString() })),
       );
     } catch (err) {
       // Put the batch back unless a newer use was noted meanwhile; bounded by the number of keys.
       for (const [id, at] of batch) if (!this.pending.has(id)) this.pending.set(id, at);
-      this.log.warn({ err: { message: (err as Error).message }, keys: batch.length }, "could not write API key last_used_at; will retry");
+      this.log.warn(
+        { err: { message: (err as Error).message }, rows: batch.length },
+        `could not write ${this.target.what} last_used_at; will retry`,
+      );
     }
   }
 }

@@ -1,5 +1,5 @@
 import { Type } from "@sinclair/typebox";
-import { AppError } from "../domain/errors.js";
+import { PRINCIPAL_KINDS } from "../domain/access/principal.js";
 import { ROLES } from "../domain/roles.js";
 import { ProblemRef, StringEnum } from "../schemas/common.js";
 import type { App } from "./types.js";
@@ -8,6 +8,10 @@ export const Me = Type.Object(
   {
     name: Type.String({ description: "The principal's name (the audit actor of its changes)." }),
     role: StringEnum(ROLES, { description: "What the principal may do: admin, service or auditor." }),
+    kind: StringEnum(PRINCIPAL_KINDS, {
+      description:
+        "How the caller authenticated: `bootstrap` (a token from the registry's environment, for bootstrap and break-glass), `token` (a managed token, POST /v1/tokens) or `person` (signed in through the identity provider).",
+    }),
   },
   { additionalProperties: false, title: "Me", description: "The principal a bearer token belongs to." },
 );
@@ -21,15 +25,13 @@ export async function meRoutes(app: App): Promise<void> {
       schema: {
         tags: ["auth"],
         summary: "Who is calling",
-        description: "The name and role of the principal the bearer token belongs to. X-Actor-Id does not change the answer.",
+        description: "The name, role and kind of the principal the request authenticated as. X-Actor-Id does not change the answer.",
         response: { 200: Me, 401: ProblemRef, 429: ProblemRef },
       },
     },
     async (req) => {
-      const { principal, role } = req.actor;
-      // Every authenticated request carries its principal's role (auth.ts); only service-internal actors lack one.
-      if (!role) throw new AppError("internal", "the request has no authenticated role");
-      return { name: principal, role };
+      const { name, role, kind } = req.principal;
+      return { name, role, kind };
     },
   );
 }

@@ -44,7 +44,15 @@ export const OPERATION_IDS: Record<string, string> = {
   "GET /v1/webhooks/{id}/deliveries": "listWebhookDeliveries",
   "POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry": "retryWebhookDelivery",
   "GET /v1/me": "getMe",
+  "POST /v1/tokens": "createToken",
+  "GET /v1/tokens": "listTokens",
+  "GET /v1/tokens/{id}": "getToken",
+  "DELETE /v1/tokens/{id}": "revokeToken",
+  "POST /v1/tokens/{id}/rotate": "rotateToken",
 };
+
+/** Operations whose body may be left out (the route reads none as `{}`). */
+const OPTIONAL_BODIES = new Set(["POST /v1/tokens/{id}/rotate"]);
 
 export const PROBLEM_MEDIA_TYPE = "application/problem+json";
 
@@ -70,7 +78,7 @@ const COMMON = {
 interface Operation {
   operationId?: string;
   security?: unknown[];
-  requestBody?: unknown;
+  requestBody?: { required?: boolean };
   responses?: Record<string, { description?: string; content?: Record<string, unknown> }>;
 }
 
@@ -86,7 +94,9 @@ export function conformDocument<T>(document: T): T {
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
     for (const [method, op] of Object.entries(item)) {
       if (!METHODS.has(method)) continue;
-      op.operationId ??= OPERATION_IDS[`${method.toUpperCase()} ${path}`];
+      const key = `${method.toUpperCase()} ${path}`;
+      op.operationId ??= OPERATION_IDS[key];
+      if (op.requestBody && OPTIONAL_BODIES.has(key)) op.requestBody.required = false;
       op.responses ??= {};
       const responses = op.responses;
       for (const [status, response] of Object.entries(responses)) {

@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, onResponseHookHandler } from "fastify";
-import type { Role } from "../domain/roles.js";
+import type { Authenticate } from "./auth.js";
 import type { Metrics } from "./metrics.js";
 import type { Recorder } from "./request-metrics.js";
 import { securityHeadersFor } from "./security-headers.js";
 
 export interface PreludeOptions {
-  /** Checks the request's bearer token against the route's roles; throws the refusal (auth.ts). */
-  authenticate: (req: FastifyRequest, roles: readonly Role[]) => void;
+  /** Resolves the request to a principal and checks it against the route's roles; throws the refusal, or returns a promise when the store must be asked (auth.ts). */
+  authenticate: Authenticate;
   metrics: Metrics;
 }
 
@@ -38,12 +38,15 @@ export function registerPrelude(app: FastifyInstance, opts: PreludeOptions): voi
         : (req, reply, done) => {
             reply.header("x-request-id", req.id);
             reply.headers(headers);
+            let pending: void | Promise<void>;
             try {
-              opts.authenticate(req, roles);
+              pending = opts.authenticate(req, roles);
             } catch (err) {
               return done(err as Error);
             }
-            done();
+            // Settled at once on the hot path; only a credential the store must look up waits.
+            if (pending === undefined) return done();
+            pending.then(() => done(), done);
           };
     route.onRequest = [onRequest, ...asArray(route.onRequest)];
     route.onResponse = [...asArray(route.onResponse), responseRecorder(opts.metrics, route.method, route.url)];

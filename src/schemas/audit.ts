@@ -31,9 +31,21 @@ export const REGISTRY_ACTIONS = [
   "entitlement.revoked",
   "api_key.created",
   "api_key.revoked",
+  "token.created",
+  "token.rotated",
+  "token.revoked",
 ] as const;
 /** Action prefixes reserved for the registry: POST /v1/audit and /v1/audit/batch refuse them. */
-export const RESERVED_ACTION_PREFIXES = ["tenant.", "entitlement.", "api_key.", "webhook.", "catalog."] as const;
+export const RESERVED_ACTION_PREFIXES = [
+  "tenant.",
+  "entitlement.",
+  "api_key.",
+  "webhook.",
+  "catalog.",
+  "token.",
+  "session.",
+  "person.",
+] as const;
 
 /** True when an action belongs to the registry and may not come from the HTTP API. */
 export const isReservedAction = (action: string): boolean =>
@@ -59,7 +71,7 @@ export type AuditEvent = Static<typeof AuditEvent>;
 const Action = Type.String({
   pattern: AUDIT_ACTION_PATTERN,
   description:
-    "What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.` and `catalog.` are reserved: posting them is a 400.",
+    "What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.`, `catalog.`, `token.`, `session.` and `person.` are reserved: posting them is a 400.",
   examples: ["report.exported"],
 });
 const ACTOR_ID = {

@@ -16,6 +16,20 @@ export async function notifyVerifyChange(q: Queryable, change: VerifyChange): Pr
   await notify(q, VERIFY_CHANNEL, JSON.stringify(change));
 }
 
+/**
+ * Authentication's caches (managed tokens; sessions and people) hear on this
+ * channel of every change that can end a credential: a revoke, a rotation
+ * (its grace may be 0). Expiry and grace end need no notification: they are
+ * checked against the clock on every request.
+ */
+export const ACCESS_CHANNEL = "tenant_registry_access";
+
+export type AccessChange = { token_id: string };
+
+export async function notifyAccessChange(q: Queryable, change: AccessChange): Promise<void> {
+  await notify(q, ACCESS_CHANNEL, JSON.stringify(change));
+}
+
 export async function notify(q: Queryable, channel: string, payload: string): Promise<void> {
   if (q.notify) await q.notify(channel, payload);
   else await q.query("SELECT pg_notify($1, $2)", [channel, payload]);

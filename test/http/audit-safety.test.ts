@@ -110,6 +110,10 @@ describe.each(ENGINES)("audit data safety on %s", (engine) => {
       "webhook.created",
       "catalog.synced",
       "tenant.anything_new",
+      "token.created",
+      "token.anything_new",
+      "session.started",
+      "person.disabled",
     ])("refuses %s from products, single and batch; nothing stored", async (action) => {
       const before = await count();
       await refused(await t.call("service", "POST", "/v1/audit", { action, actor_id: "admin" }), "body/action", before);
@@ -119,7 +123,16 @@ describe.each(ENGINES)("audit data safety on %s", (engine) => {
     });
 
     it("still accepts look-alikes outside the reserved prefixes", async () => {
-      for (const action of ["tenants.exported", "tenant", "apikey.rotated", "webhooks.listed", "catalogue.viewed"]) {
+      for (const action of [
+        "tenants.exported",
+        "tenant",
+        "apikey.rotated",
+        "webhooks.listed",
+        "catalogue.viewed",
+        "tokens.listed",
+        "sessions.counted",
+        "personal.note",
+      ]) {
         const res = await t.call("service", "POST", "/v1/audit", { action });
         expect(res.statusCode, `${action}: ${res.body}`).toBe(201);
       }

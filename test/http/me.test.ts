@@ -16,13 +16,13 @@ describe.each(ENGINES)("GET /v1/me on %s", (engine) => {
         const res = await t.call(role, "GET", "/v1/me");
         expect(res.statusCode).toBe(200);
         expect(res.headers["cache-control"]).toBe("no-store");
-        expect(res.json()).toEqual({ name: expected[role], role });
+        expect(res.json()).toEqual({ name: expected[role], role, kind: "bootstrap" });
       }
     });
 
     it("answers for the principal, not for the person named by X-Actor-Id", async () => {
       const res = await t.call("auditor", "GET", "/v1/me", undefined, { "x-actor-id": "dana@example.com" });
-      expect(res.json()).toEqual({ name: "compliance", role: "auditor" });
+      expect(res.json()).toEqual({ name: "compliance", role: "auditor", kind: "bootstrap" });
     });
   });
 

@@ -583,6 +583,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List managed tokens
+         * @description Newest first, revoked and rotated tokens included. Never a secret nor its digest.
+         *
+         *     Roles: admin, auditor.
+         */
+        get: operations["listTokens"];
+        put?: never;
+        /**
+         * Create a managed token
+         * @description Returns the secret `token` once, in this response; the registry keeps only its SHA-256 digest. 409 when a live token or a bootstrap principal (REGISTRY_ADMIN_TOKEN's `admin`, a REGISTRY_TOKENS name) has the name; 400 when `expires_at` is not in the future.
+         *
+         *     Roles: admin.
+         */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a managed token
+         * @description One token, without its secret. 404 when there is none with this id.
+         *
+         *     Roles: admin, auditor.
+         */
+        get: operations["getToken"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a managed token
+         * @description The token stops working on every instance within about a second (at once on this one). Revoking again: 204, unchanged, no new audit event.
+         *
+         *     Roles: admin.
+         */
+        delete: operations["revokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a managed token
+         * @description A new token (its secret shown once) with the same name, role, description and expiry. The old one keeps working for `grace_seconds` (default 86400), then stops on every instance; its `rotated_to` and `grace_ends_at` say so. 409 for a token that is revoked, expired or already rotated.
+         *
+         *     Roles: admin.
+         */
+        post: operations["rotateToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -592,7 +670,7 @@ export interface paths {
         };
         /**
          * Who is calling
-         * @description The name and role of the principal the bearer token belongs to. X-Actor-Id does not change the answer.
+         * @description The name, role and kind of the principal the request authenticated as. X-Actor-Id does not change the answer.
          *
          *     Roles: admin, service, auditor.
          */
@@ -815,6 +893,39 @@ export interface components {
              */
             created_at: string;
             delivered_at: string | null;
+        };
+        /**
+         * ManagedToken
+         * @description A managed token, never with its secret or the secret's digest.
+         */
+        ManagedToken: {
+            /**
+             * Format: uuid
+             * @description A UUID.
+             */
+            id: string;
+            /** @description The principal name: the audit actor_id of what the token does. Unique among live tokens. */
+            name: string;
+            /**
+             * @description What the token may do: admin, service or auditor.
+             * @enum {string}
+             */
+            role: "admin" | "service" | "auditor";
+            description: string | null;
+            /** @description `rt_` + the first 8 characters of the random part, so people can tell tokens apart. */
+            prefix: string;
+            /** @description The actor who created the token (or rotated its predecessor). */
+            created_by: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time, UTC.
+             */
+            created_at: string;
+            expires_at: string | null;
+            last_used_at: string | null;
+            revoked_at: string | null;
+            rotated_to: string | null;
+            grace_ends_at: string | null;
         };
     };
     responses: never;
@@ -2733,7 +2844,7 @@ export interface operations {
                 /** @description Only events by this actor. */
                 actor_id?: string;
                 /**
-                 * @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.` and `catalog.` are reserved: posting them is a 400.
+                 * @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.`, `catalog.`, `token.`, `session.` and `person.` are reserved: posting them is a 400.
                  * @example report.exported
                  */
                 action?: string;
@@ -2855,7 +2966,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
-                     * @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.` and `catalog.` are reserved: posting them is a 400.
+                     * @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.`, `catalog.`, `token.`, `session.` and `person.` are reserved: posting them is a 400.
                      * @example report.exported
                      */
                     action: string;
@@ -2984,7 +3095,7 @@ export interface operations {
                     /** @description 1 to 1,000 events. */
                     events: {
                         /**
-                         * @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.` and `catalog.` are reserved: posting them is a 400.
+                         * @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.`, `catalog.`, `token.`, `session.` and `person.` are reserved: posting them is a 400.
                          * @example report.exported
                          */
                         action: string;
@@ -4002,7 +4113,7 @@ export interface operations {
                 /** @description Only events by this actor. */
                 actor_id?: string;
                 /**
-                 * @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.` and `catalog.` are reserved: posting them is a 400.
+                 * @description What happened: a lowercase letter, then up to 99 of [a-z0-9_.:-], e.g. `report.exported`. The registry's own actions and the prefixes `tenant.`, `entitlement.`, `api_key.`, `webhook.`, `catalog.`, `token.`, `session.` and `person.` are reserved: posting them is a 400.
                  * @example report.exported
                  */
                 action?: string;
@@ -4148,6 +4259,542 @@ export interface operations {
             };
         };
     };
+    listTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Newest first, revoked and rotated tokens included. */
+                        tokens: components["schemas"]["ManagedToken"][];
+                    };
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This path does not take this method; the Allow header lists those it takes. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address; retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The principal name, 1-100 of A-Z a-z 0-9 _ . @ -: the audit actor_id of what the token does. Unique among live tokens and the bootstrap principals' names (409). */
+                    name: string;
+                    /**
+                     * @description admin, service or auditor.
+                     * @enum {string}
+                     */
+                    role: "admin" | "service" | "auditor";
+                    expires_at?: string | null;
+                    description?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description A new token with its secret, shown this once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description A UUID.
+                         */
+                        id: string;
+                        /** @description The principal name: the audit actor_id of what the token does. Unique among live tokens. */
+                        name: string;
+                        /**
+                         * @description What the token may do: admin, service or auditor.
+                         * @enum {string}
+                         */
+                        role: "admin" | "service" | "auditor";
+                        description: string | null;
+                        /** @description `rt_` + the first 8 characters of the random part, so people can tell tokens apart. */
+                        prefix: string;
+                        /** @description The actor who created the token (or rotated its predecessor). */
+                        created_by: string;
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time, UTC.
+                         */
+                        created_at: string;
+                        expires_at: string | null;
+                        last_used_at: string | null;
+                        revoked_at: string | null;
+                        rotated_to: string | null;
+                        grace_ends_at: string | null;
+                        /** @description The secret: `rt_` + 43 random base62 characters. Shown only in this response: store it now. */
+                        token: string;
+                    };
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This path does not take this method; the Allow header lists those it takes. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address; retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A managed token, never with its secret or the secret's digest. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ManagedToken"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This path does not take this method; the Allow header lists those it takes. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address; retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description RFC 9457 problem details. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This path does not take this method; the Allow header lists those it takes. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address; retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description How long the old token keeps working, 0-604800 seconds (7 days); default 86400 (a day). 0: it stops at once.
+                     * @default 86400
+                     */
+                    grace_seconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description A new token with its secret, shown this once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description A UUID.
+                         */
+                        id: string;
+                        /** @description The principal name: the audit actor_id of what the token does. Unique among live tokens. */
+                        name: string;
+                        /**
+                         * @description What the token may do: admin, service or auditor.
+                         * @enum {string}
+                         */
+                        role: "admin" | "service" | "auditor";
+                        description: string | null;
+                        /** @description `rt_` + the first 8 characters of the random part, so people can tell tokens apart. */
+                        prefix: string;
+                        /** @description The actor who created the token (or rotated its predecessor). */
+                        created_by: string;
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time, UTC.
+                         */
+                        created_at: string;
+                        expires_at: string | null;
+                        last_used_at: string | null;
+                        revoked_at: string | null;
+                        rotated_to: string | null;
+                        grace_ends_at: string | null;
+                        /** @description The secret: `rt_` + 43 random base62 characters. Shown only in this response: store it now. */
+                        token: string;
+                    };
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This path does not take this method; the Allow header lists those it takes. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address; retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable; retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -4171,6 +4818,11 @@ export interface operations {
                          * @enum {string}
                          */
                         role: "admin" | "service" | "auditor";
+                        /**
+                         * @description How the caller authenticated: `bootstrap` (a token from the registry's environment, for bootstrap and break-glass), `token` (a managed token, POST /v1/tokens) or `person` (signed in through the identity provider).
+                         * @enum {string}
+                         */
+                        kind: "bootstrap" | "token" | "person";
                     };
                 };
             };
