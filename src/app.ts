@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyBaseLogger } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyRequest } from "fastify";
 import type { Config } from "./config.js";
 import { type AccessServices, startAccessServices } from "./domain/access/access-services.js";
+import { OidcRelyingParty } from "./domain/access/oidc.js";
+import { SessionService } from "./domain/access/sessions.js";
 import { type KeyServices, startKeyServices } from "./domain/key-services.js";
 import { apiKeyRoutes } from "./http/api-keys.js";
 import { auditRoutes } from "./http/audit.js";
@@ -21,8 +23,11 @@ import { meRoutes } from "./http/me.js";
 import { metricsRoutes, registerKeyMetrics, registerMetrics } from "./http/metrics.js";
 import { registerNotFound } from "./http/not-found.js";
 import { registerOpenApi } from "./http/openapi.js";
+import { peopleRoutes } from "./http/people.js";
 import { registerPrelude, unmatchedPrelude } from "./http/prelude.js";
 import { RegistryLogController } from "./http/request-log.js";
+import { consoleCookies, readCookie, sameOrigin } from "./http/session-cookie.js";
+import { ssoRoutes } from "./http/sso.js";
 import { tenantRoutes } from "./http/tenants.js";
 import { serverTimeouts } from "./http/timeouts.js";
 import { tokenRoutes } from "./http/tokens.js";
@@ -33,6 +38,7 @@ import { AuditEvent } from "./schemas/audit.js";
 import { Product } from "./schemas/catalog.js";
 import { Problem } from "./schemas/common.js";
 import { Entitlement } from "./schemas/entitlement.js";
+import { Person } from "./schemas/person.js";
 import { Tenant } from "./schemas/tenant.js";
 import { ManagedToken } from "./schemas/token.js";
 import { Webhook, WebhookDelivery } from "./schemas/webhook.js";
@@ -62,6 +68,8 @@ declare module "fastify" {
     keyServices: KeyServices;
     /** The managed-token cache and its last_used_at writer (closed with the app). */
     access: AccessServices;
+    /** People's console sessions: the cookie leg of authentication (closed with the app). */
+    sessions: SessionService;
   }
 }
 
@@ -109,9 +117,31 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   app.decorate("access", access);
   // After in-flight requests, before the caller closes the store: pending last_used_at still lands.
   app.addHook("onClose", () => access.close());
+  const sso = opts.config.sso;
+  const sessions = new SessionService(opts.db, opts.logger, {
+    idleMs: sso.sessionIdleMs,
+    maxMs: sso.sessionMaxMs,
+    cacheTtlMs: 60_000,
+    unlistenedTtlMs: 1_000,
+  });
+  await sessions.start();
+  app.decorate("sessions", sessions);
+  app.addHook("onClose", () => sessions.close());
+  const cookies = consoleCookies(sso);
   const authenticate = registerAuth(app, {
     tokens: new TokenTable(opts.config.principals),
     bearer: access.tokens,
+    // People sign in only where single sign-on is configured.
+    ...(sso.oidc
+      ? {
+          cookie: {
+            peek: (secret: string, now: number) => sessions.peek(secret, now),
+            lookup: (secret: string, now: number) => sessions.lookup(secret, now),
+            credential: (req: FastifyRequest) => readCookie(req, cookies.session),
+            sameOrigin: (req: FastifyRequest) => sameOrigin(req, sso.publicOrigin),
+          },
+        }
+      : {}),
     limiter: new AuthFailureLimiter(opts.config.authFailureLimit),
     onFailure: (reason) => metrics.authFailures.inc({ reason }),
   });
@@ -120,7 +150,7 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   // it (the not-found hook answers only requests no route matched).
   registerPrelude(app, { authenticate, metrics });
   unmatched = unmatchedPrelude(metrics);
-  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey, Webhook, WebhookDelivery, ManagedToken])
+  for (const schema of [Problem, Tenant, AuditEvent, Product, Entitlement, ApiKey, Webhook, WebhookDelivery, ManagedToken, Person])
     app.addSchema(schema);
 
   await registerOpenApi(app);
@@ -143,6 +173,10 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
   await app.register(eventRoutes, deps);
   await app.register(tokenRoutes, deps);
   await app.register(meRoutes);
+  const rp = sso.oidc ? new OidcRelyingParty(sso.oidc, opts.logger) : null;
+  await rp?.start();
+  await app.register(ssoRoutes, { ...deps, rp, sessions, cookies });
+  await app.register(peopleRoutes, { ...deps, sessions });
   await app.register(consoleRoutes, {});
 
   registerNotFound(app, routeTable, unmatched);

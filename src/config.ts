@@ -42,6 +42,16 @@ const EnvSchema = Type.Object({
   WEBHOOK_RETRY_WINDOW_MS: Type.Integer({ minimum: 1, maximum: 2592000000, default: 86400000 }),
   WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 1000 }),
   WEBHOOK_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+  OIDC_ISSUER: Type.Optional(Type.String({ pattern: "^https?://[^\\s]+$" })),
+  OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+  OIDC_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: "^https?://[^\\s]+$" })),
+  OIDC_ROLE_CLAIM: Type.String({ minLength: 1, maxLength: 200, default: "groups" }),
+  OIDC_ADMIN_VALUES: Type.String({ default: "" }),
+  OIDC_AUDITOR_VALUES: Type.String({ default: "" }),
+  OIDC_SCOPES: Type.String({ default: "" }),
+  SESSION_IDLE_MINUTES: Type.Number({ exclusiveMinimum: 0, maximum: 43200, default: 60 }),
+  SESSION_MAX_HOURS: Type.Number({ exclusiveMinimum: 0, maximum: 8760, default: 12 }),
 });
 
 const HINTS: Record<string, string> = {
@@ -72,6 +82,13 @@ const HINTS: Record<string, string> = {
   WEBHOOK_RETRY_WINDOW_MS: "milliseconds, from 1 to 2592000000",
   WEBHOOK_POLL_MS: "milliseconds, from 10 to 600000",
   WEBHOOK_RETENTION_DAYS: "days, from 1 to 3650",
+  OIDC_ISSUER: "the identity provider's issuer URL (https://...), as its /.well-known/openid-configuration names it",
+  OIDC_CLIENT_ID: "the client id the identity provider gave the registry",
+  OIDC_CLIENT_SECRET: "the client secret (unset for a public client)",
+  PUBLIC_URL: "the registry's external base URL, e.g. https://registry.example.com",
+  OIDC_ROLE_CLAIM: "the name of the claim that carries roles or groups, e.g. groups",
+  SESSION_IDLE_MINUTES: "minutes a session may go unused, more than 0 (fractions allowed), at most 43200",
+  SESSION_MAX_HOURS: "hours a session may last at most, more than 0 (fractions allowed), at most 8760",
 };
 
 export interface Principal {
@@ -115,6 +132,33 @@ export interface Config {
   /** Key hashes that may wait for a thread; beyond that verify answers 503. */
   argon2Queue: number;
   webhooks: WebhookSettings;
+  /** Single sign-on for people (docs/access.md); `oidc` is null when OIDC_ISSUER is unset. */
+  sso: SsoSettings;
+}
+
+export interface OidcSettings {
+  issuer: string;
+  clientId: string;
+  /** Absent: a public client (PKCE alone). */
+  clientSecret: string | undefined;
+  /** The redirect URI: `<PUBLIC_URL>/v1/auth/callback`. */
+  redirectUri: string;
+  /** The claim whose value (a string or an array of strings) gives the role. */
+  roleClaim: string;
+  adminValues: string[];
+  auditorValues: string[];
+  /** Every scope asked for: `openid email profile` and OIDC_SCOPES. */
+  scopes: string[];
+}
+
+export interface SsoSettings {
+  oidc: OidcSettings | null;
+  /** PUBLIC_URL's origin (`https://host[:port]`): cookie-authenticated changes must come from it. */
+  publicOrigin: string | null;
+  /** PUBLIC_URL is https: the cookie is `__Host-tr_session`, Secure. */
+  secureCookies: boolean;
+  sessionIdleMs: number;
+  sessionMaxMs: number;
 }
 
 /** Webhook delivery (docs/webhooks.md). The retry timings are settings so tests need not wait 5 s. */
@@ -144,7 +188,7 @@ export class ConfigError extends Error {
  */
 function shown(key: string, value: unknown): unknown {
   if (typeof value !== "string") return value;
-  if (/TOKEN/.test(key)) return "(hidden)";
+  if (/TOKEN|SECRET/.test(key)) return "(hidden)";
   if (/URL/.test(key)) return redactUrlPassword(value);
   return value;
 }
@@ -250,6 +294,81 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollMs: s.WEBHOOK_POLL_MS,
       retentionDays: s.WEBHOOK_RETENTION_DAYS,
     },
+    sso: parseSso(s),
+  };
+}
+
+const list = (v: string, separator: RegExp = /,/): string[] =>
+  v
+    .split(separator)
+    .map((x) => x.trim())
+    .filter((x) => x !== "");
+
+/** The OIDC settings, refused when they do not fit together (each message names the variable to set). */
+function parseSso(s: Static<typeof EnvSchema>): SsoSettings {
+  let publicOrigin: string | null = null;
+  let secureCookies = false;
+  let base = "";
+  if (s.PUBLIC_URL !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(s.PUBLIC_URL);
+    } catch {
+      throw new ConfigError(`PUBLIC_URL=${JSON.stringify(s.PUBLIC_URL)}: expected ${HINTS.PUBLIC_URL}`);
+    }
+    if (url.search || url.hash || url.username || url.password) {
+      throw new ConfigError(`PUBLIC_URL=${JSON.stringify(s.PUBLIC_URL)}: expected a base URL without user, query or fragment`);
+    }
+    publicOrigin = url.origin;
+    secureCookies = url.protocol === "https:";
+    base = `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+  }
+  const sessionIdleMs = Math.round(s.SESSION_IDLE_MINUTES * 60_000);
+  const sessionMaxMs = Math.round(s.SESSION_MAX_HOURS * 3_600_000);
+  if (s.OIDC_ISSUER === undefined) {
+    for (const key of ["OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"] as const) {
+      if (s[key] !== undefined)
+        throw new ConfigError(`${key} is set but OIDC_ISSUER is not: set OIDC_ISSUER to the identity provider's issuer URL`);
+    }
+    return { oidc: null, publicOrigin, secureCookies, sessionIdleMs, sessionMaxMs };
+  }
+  const issuer = URL.parse(s.OIDC_ISSUER);
+  if (issuer === null || (issuer.protocol === "http:" && !["127.0.0.1", "localhost", "[::1]"].includes(issuer.hostname))) {
+    throw new ConfigError(
+      `OIDC_ISSUER=${JSON.stringify(s.OIDC_ISSUER)}: expected an https:// URL (plain http only on loopback, for development)`,
+    );
+  }
+  if (s.OIDC_CLIENT_ID === undefined)
+    throw new ConfigError("OIDC_ISSUER is set but OIDC_CLIENT_ID is not: set the client id the identity provider gave the registry");
+  if (publicOrigin === null) {
+    throw new ConfigError(
+      "OIDC_ISSUER is set but PUBLIC_URL is not: set the registry's external base URL (the redirect URI is <PUBLIC_URL>/v1/auth/callback)",
+    );
+  }
+  const adminValues = list(s.OIDC_ADMIN_VALUES);
+  const auditorValues = list(s.OIDC_AUDITOR_VALUES);
+  if (adminValues.length === 0 && auditorValues.length === 0) {
+    throw new ConfigError(
+      `OIDC_ISSUER is set but neither OIDC_ADMIN_VALUES nor OIDC_AUDITOR_VALUES is: name the ${s.OIDC_ROLE_CLAIM} values that give each role, or nobody could sign in`,
+    );
+  }
+  const scopes = ["openid", "email", "profile"];
+  for (const sc of list(s.OIDC_SCOPES, /[,\s]+/)) if (!scopes.includes(sc)) scopes.push(sc);
+  return {
+    oidc: {
+      issuer: s.OIDC_ISSUER,
+      clientId: s.OIDC_CLIENT_ID,
+      clientSecret: s.OIDC_CLIENT_SECRET,
+      redirectUri: `${base}/v1/auth/callback`,
+      roleClaim: s.OIDC_ROLE_CLAIM,
+      adminValues,
+      auditorValues,
+      scopes,
+    },
+    publicOrigin,
+    secureCookies,
+    sessionIdleMs,
+    sessionMaxMs,
   };
 }
 

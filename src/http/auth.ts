@@ -46,8 +46,11 @@ export class TokenTable {
   }
 }
 
-/** Paths that must declare roles: the API and the metrics. */
-export const isProtectedPath = (url: string) => url.startsWith("/v1/") || url === "/metrics";
+/**
+ * Paths that must declare roles: the API and the metrics. Signing in and
+ * out (/v1/auth/...) is open: it is how a person gets a session.
+ */
+export const isProtectedPath = (url: string) => (url.startsWith("/v1/") && !url.startsWith("/v1/auth/")) || url === "/metrics";
 
 const BEARER = /^Bearer ([\x21-\x7e]+)$/i;
 const ACTOR_ID = /^[^\p{Cc}]{1,200}$/u;

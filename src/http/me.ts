@@ -12,6 +12,13 @@ export const Me = Type.Object(
       description:
         "How the caller authenticated: `bootstrap` (a token from the registry's environment, for bootstrap and break-glass), `token` (a managed token, POST /v1/tokens) or `person` (signed in through the identity provider).",
     }),
+    email: Type.Optional(Type.String({ description: "A person's email (kind `person`), when the identity provider gave one." })),
+    expires_at: Type.Optional(
+      Type.String({
+        format: "date-time",
+        description: "A person's session: when it ends unless used again (idle timeout or absolute end).",
+      }),
+    ),
   },
   { additionalProperties: false, title: "Me", description: "The principal a bearer token belongs to." },
 );
@@ -30,8 +37,15 @@ export async function meRoutes(app: App): Promise<void> {
       },
     },
     async (req) => {
-      const { name, role, kind } = req.principal;
-      return { name, role, kind };
+      const { name, role, kind, email, expiresAt } = req.principal;
+      if (kind !== "person") return { name, role, kind };
+      return {
+        name,
+        role,
+        kind,
+        ...(email !== undefined ? { email } : {}),
+        ...(typeof expiresAt === "number" ? { expires_at: new Date(expiresAt).toISOString() } : {}),
+      };
     },
   );
 }

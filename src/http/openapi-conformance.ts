@@ -49,6 +49,15 @@ export const OPERATION_IDS: Record<string, string> = {
   "GET /v1/tokens/{id}": "getToken",
   "DELETE /v1/tokens/{id}": "revokeToken",
   "POST /v1/tokens/{id}/rotate": "rotateToken",
+  "GET /v1/auth/providers": "getAuthProviders",
+  "GET /v1/auth/login": "startLogin",
+  "GET /v1/auth/callback": "finishLogin",
+  "POST /v1/auth/logout": "logout",
+  "GET /v1/people": "listPeople",
+  "POST /v1/people/{id}/disable": "disablePerson",
+  "POST /v1/people/{id}/enable": "enablePerson",
+  "GET /v1/sessions": "listSessions",
+  "DELETE /v1/sessions/{id}": "endSession",
 };
 
 /** Operations whose body may be left out (the route reads none as `{}`). */
@@ -100,7 +109,8 @@ export function conformDocument<T>(document: T): T {
       op.responses ??= {};
       const responses = op.responses;
       for (const [status, response] of Object.entries(responses)) {
-        if (Number(status) < 400 || !response.content) continue;
+        // The sign-in callback's refusals are pages for a browser, not problems.
+        if (Number(status) < 400 || !response.content || "text/html" in response.content) continue;
         const schema = Object.values(response.content)[0];
         response.content = { [PROBLEM_MEDIA_TYPE]: schema };
       }

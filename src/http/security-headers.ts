@@ -8,6 +8,11 @@ type Headers = Readonly<Record<string, string>>;
 const EVERY: Headers = { "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
 
 export const HEADER_RULES: readonly { prefix: string; headers: Headers }[] = [
+  // The sign-in pages: plain HTML that loads nothing and may not be framed.
+  {
+    prefix: "/v1/auth/",
+    headers: { "cache-control": "no-store", "content-security-policy": "default-src 'none'", "x-frame-options": "DENY" },
+  },
   { prefix: "/v1", headers: { "cache-control": "no-store" } },
   // The API docs page is framed by nothing but needs no frame ban to work; leave it as @fastify/swagger-ui sets it.
   { prefix: "/docs", headers: {} },
