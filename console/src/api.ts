@@ -14,12 +14,8 @@ export type Product = Schemas["Product"];
 export type ApiKey = Schemas["ApiKey"];
 export type AuditEvent = Schemas["AuditEvent"];
 export type Problem = Schemas["Problem"];
-/** Who is signed in; `kind`, `email` and `expires_at` come from a registry with managed tokens and SSO. */
-export type Me = paths["/v1/me"]["get"]["responses"][200]["content"]["application/json"] & {
-  kind?: "bootstrap" | "token" | "person";
-  email?: string;
-  expires_at?: string;
-};
+/** Who is signed in: name, role, kind (bootstrap, token or person) and, for a person, email and session end. */
+export type Me = paths["/v1/me"]["get"]["responses"][200]["content"]["application/json"];
 export type Role = Me["role"];
 export type Plan = Tenant["plan"];
 export type TenantStatus = Tenant["status"];
@@ -90,37 +86,11 @@ export function rawCall<T>(token: string | null, method: "GET" | "POST", path: s
   return jsonCall<T>(token, method, path);
 }
 
-/** Managed tokens, people and sessions (SPEC "People and managed tokens"). */
-export interface ManagedToken {
-  id: string;
-  name: string;
-  role: Role;
-  description: string | null;
-  prefix: string;
-  created_by: string;
-  created_at: string;
-  expires_at: string | null;
-  last_used_at: string | null;
-  revoked_at: string | null;
-  rotated_to?: string | null;
-  grace_ends_at?: string | null;
-}
-export type CreatedToken = ManagedToken & { token: string };
-export interface Person {
-  id: string;
-  email: string;
-  name: string | null;
-  role: Role;
-  last_seen_at: string | null;
-  disabled: boolean;
-}
-export interface PersonSession {
-  id: string;
-  person: { id: string; email: string };
-  started_at: string;
-  last_seen_at: string | null;
-  expires_at: string;
-}
+/** Managed tokens, people and their console sessions (SPEC "People and managed tokens"). */
+export type ManagedToken = Schemas["ManagedToken"];
+export type CreatedToken = paths["/v1/tokens"]["post"]["responses"][201]["content"]["application/json"];
+export type Person = Schemas["Person"];
+export type PersonSession = paths["/v1/sessions"]["get"]["responses"][200]["content"]["application/json"]["sessions"][number];
 
 /** A JSON call with the session's credentials; the problem of a failed one as an ApiError. */
 export async function jsonCall<T>(

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { ApiError, createApi, ok, rawCall } from "./api.js";
+import { ApiError, createApi, ok } from "./api.js";
 import { Shell } from "./components/shell.js";
 import { SignIn } from "./screens/sign-in.js";
 import { forgetToken, newSession, SERVICE_REFUSED, type Session, SessionContext, savedToken, saveToken } from "./session.js";
@@ -7,10 +7,7 @@ import { forgetToken, newSession, SERVICE_REFUSED, type Session, SessionContext,
 /** Whether the registry offers sign-in through its identity provider; an older registry (404) does not. */
 async function ssoOffered(): Promise<boolean> {
   try {
-    const res = await fetch("/v1/auth/providers", { credentials: "same-origin", headers: { accept: "application/json" } });
-    // The body is read in every case: a response left unread holds its connection open.
-    const body = (await res.json().catch(() => ({}))) as { oidc?: unknown };
-    return res.ok && body.oidc === true;
+    return (await ok(createApi(null).GET("/v1/auth/providers"))).oidc;
   } catch {
     return false;
   }
@@ -48,7 +45,7 @@ export function App() {
   /** Sign out: a token is forgotten; an SSO session is ended on the server first. */
   const signOut = useCallback(
     async (s: Session) => {
-      if (s.token === null) await rawCall(null, "POST", "/v1/auth/logout");
+      if (s.token === null) await ok(s.api.POST("/v1/auth/logout"));
       forget("Signed out.");
     },
     [forget],

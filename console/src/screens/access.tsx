@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { ApiError, type CreatedToken, jsonCall, type ManagedToken, type Person, type PersonSession, type Role } from "../api.js";
+import { ApiError, type CreatedToken, type ManagedToken, ok, type Person, type PersonSession, type Role } from "../api.js";
 import { ShownOnce } from "../components/shown-once.js";
 import { ConfirmDialog, ErrorNote, PageTitle, Time, useAction, useLoad, useReveal } from "../components/ui.js";
 import { Breakable, fromLocalInput } from "../format.js";
@@ -14,15 +14,17 @@ const GRACE: readonly [number, string][] = [
 ];
 
 /** A list this registry may not have (an older version answers 404): null then. */
-async function listOrNull<T>(token: string | null, path: string, key: string): Promise<T[] | null> {
+async function listOrNull<T>(load: () => Promise<T[]>): Promise<T[] | null> {
   try {
-    const body = await jsonCall<Record<string, T[]>>(token, "GET", path);
-    return body?.[key] ?? [];
+    return await load();
   } catch (err) {
     if (err instanceof ApiError && err.problem.status === 404) return null;
     throw err;
   }
 }
+
+/** A person by email, else name, else id (the identity provider may give no email). */
+const personLabel = (p: { id: string; email: string | null; name?: string | null }) => p.email ?? p.name ?? p.id;
 
 /** Who may act on this registry: managed tokens, the people who signed in through SSO, and their sessions. */
 export function AccessScreen() {
@@ -50,8 +52,8 @@ function tokenState(t: ManagedToken): [string, string] {
 }
 
 function TokensSection() {
-  const { token, canWrite } = useSession();
-  const list = useLoad(() => listOrNull<ManagedToken>(token, "/v1/tokens", "tokens"), []);
+  const { api, canWrite } = useSession();
+  const list = useLoad(() => listOrNull<ManagedToken>(async () => (await ok(api.GET("/v1/tokens"))).tokens), []);
   const [creating, setCreating] = useState(false);
   // The secret lives in this component's memory only: gone on reload or when the screen closes.
   const [secret, setSecret] = useState<string | null>(null);
@@ -64,15 +66,16 @@ function TokensSection() {
   const rotate = () =>
     run(async () => {
       if (!rotating) return;
-      const created = await jsonCall<CreatedToken>(token, "POST", `/v1/tokens/${rotating.id}/rotate`, { grace_seconds: grace });
+      const path = { id: rotating.id };
+      const created = await ok(api.POST("/v1/tokens/{id}/rotate", { params: { path }, body: { grace_seconds: grace } }));
       setRotating(null);
-      if (created) setSecret(created.token);
+      setSecret(created.token);
       list.reload();
     });
   const revoke = () =>
     run(async () => {
       if (!revoking) return;
-      await jsonCall(token, "DELETE", `/v1/tokens/${revoking.id}`);
+      await ok(api.DELETE("/v1/tokens/{id}", { params: { path: { id: revoking.id } } }));
       setRevoking(null);
       list.reload();
     });
@@ -207,7 +210,7 @@ function TokensSection() {
 }
 
 function NewTokenForm({ onCreated }: { onCreated(t: CreatedToken): void }) {
-  const { token } = useSession();
+  const { api } = useSession();
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("service");
   const [expires, setExpires] = useState("");
@@ -218,12 +221,8 @@ function NewTokenForm({ onCreated }: { onCreated(t: CreatedToken): void }) {
     e.preventDefault();
     run(async () => {
       const expiresAt = fromLocalInput(expires);
-      const created = await jsonCall<CreatedToken>(token, "POST", "/v1/tokens", {
-        name: name.trim(),
-        role,
-        ...(expiresAt ? { expires_at: expiresAt } : {}),
-      });
-      if (created) onCreated(created);
+      const body = { name: name.trim(), role, ...(expiresAt ? { expires_at: expiresAt } : {}) };
+      onCreated(await ok(api.POST("/v1/tokens", { body })));
     });
   };
 
@@ -273,13 +272,14 @@ function NewTokenForm({ onCreated }: { onCreated(t: CreatedToken): void }) {
 }
 
 function PeopleSection({ onChange }: { onChange(): void }) {
-  const { token, canWrite } = useSession();
-  const list = useLoad(() => listOrNull<Person>(token, "/v1/people", "people"), []);
+  const { api, canWrite } = useSession();
+  const list = useLoad(() => listOrNull<Person>(async () => (await ok(api.GET("/v1/people"))).people), []);
   const [busy, error, run] = useAction();
   const rows = list.data ?? [];
   const toggle = (p: Person) =>
     run(async () => {
-      await jsonCall(token, "POST", `/v1/people/${p.id}/${p.disabled ? "enable" : "disable"}`);
+      const path = { params: { path: { id: p.id } } };
+      await ok(p.disabled ? api.POST("/v1/people/{id}/enable", path) : api.POST("/v1/people/{id}/disable", path));
       list.reload();
       onChange();
     });
@@ -311,7 +311,7 @@ function PeopleSection({ onChange }: { onChange(): void }) {
             {rows.map((p) => (
               <tr key={p.id}>
                 <td>
-                  <Breakable text={p.email} />
+                  <Breakable text={personLabel(p)} />
                 </td>
                 <td class="wide">{p.name ?? "—"}</td>
                 <td>{p.role}</td>
@@ -324,7 +324,7 @@ function PeopleSection({ onChange }: { onChange(): void }) {
                     <button
                       type="button"
                       disabled={busy}
-                      aria-label={`${p.disabled ? "Enable" : "Disable"} ${p.email}`}
+                      aria-label={`${p.disabled ? "Enable" : "Disable"} ${personLabel(p)}`}
                       onClick={() => toggle(p)}
                     >
                       {p.disabled ? "Enable" : "Disable"}
@@ -343,13 +343,13 @@ function PeopleSection({ onChange }: { onChange(): void }) {
 }
 
 function SessionsSection({ version }: { version: number }) {
-  const { token, canWrite } = useSession();
-  const list = useLoad(() => listOrNull<PersonSession>(token, "/v1/sessions", "sessions"), [version]);
+  const { api, canWrite } = useSession();
+  const list = useLoad(() => listOrNull<PersonSession>(async () => (await ok(api.GET("/v1/sessions"))).sessions), [version]);
   const [busy, error, run] = useAction();
   const rows = list.data ?? [];
   const end = (s: PersonSession) =>
     run(async () => {
-      await jsonCall(token, "DELETE", `/v1/sessions/${s.id}`);
+      await ok(api.DELETE("/v1/sessions/{id}", { params: { path: { id: s.id } } }));
       list.reload();
     });
   if (list.data === null) return null;
@@ -379,7 +379,7 @@ function SessionsSection({ version }: { version: number }) {
             {rows.map((s) => (
               <tr key={s.id}>
                 <td>
-                  <Breakable text={s.person.email} />
+                  <Breakable text={personLabel(s.person)} />
                 </td>
                 <td class="wide">
                   <Time iso={s.started_at} />
@@ -392,7 +392,7 @@ function SessionsSection({ version }: { version: number }) {
                 </td>
                 {canWrite ? (
                   <td>
-                    <button type="button" disabled={busy} aria-label={`End session ${s.person.email}`} onClick={() => end(s)}>
+                    <button type="button" disabled={busy} aria-label={`End session ${personLabel(s.person)}`} onClick={() => end(s)}>
                       End session
                     </button>
                   </td>
