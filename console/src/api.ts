@@ -14,6 +14,7 @@ export type Product = Schemas["Product"];
 export type ApiKey = Schemas["ApiKey"];
 export type AuditEvent = Schemas["AuditEvent"];
 export type Problem = Schemas["Problem"];
+/** Who is signed in: name, role, kind (bootstrap, token or person) and, for a person, email and session end. */
 export type Me = paths["/v1/me"]["get"]["responses"][200]["content"]["application/json"];
 export type Role = Me["role"];
 export type Plan = Tenant["plan"];
@@ -44,8 +45,15 @@ export function problemOf(error: unknown, response?: Response): Problem {
   return { type: "about:blank", title: "Unexpected response", status, detail, code: status >= 500 ? "unavailable" : "internal" };
 }
 
-export function createApi(token: string): RegistryClient {
-  return createClient<paths>({ baseUrl: window.location.origin, headers: { authorization: `Bearer ${token}` } });
+/** Headers that sign a call: the tab's bearer token, or none when the session cookie (SSO) does it. */
+export const authHeaders = (token: string | null): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+
+/**
+ * A client signing with the token, or, with none, with the session cookie
+ * an SSO sign-in set (same origin only; the page itself never sees it).
+ */
+export function createApi(token: string | null): RegistryClient {
+  return createClient<paths>({ baseUrl: window.location.origin, headers: authHeaders(token), credentials: "same-origin" });
 }
 
 interface FetchResult<T> {
@@ -74,20 +82,41 @@ export async function ok<T>(call: Promise<FetchResult<T>>): Promise<T> {
 export type WebhookEndpoint = Schemas["Webhook"];
 export type WebhookDelivery = Schemas["WebhookDelivery"];
 
-export async function rawCall<T>(token: string, method: "GET" | "POST", path: string): Promise<T | undefined> {
+export function rawCall<T>(token: string | null, method: "GET" | "POST", path: string): Promise<T | undefined> {
+  return jsonCall<T>(token, method, path);
+}
+
+/** Managed tokens, people and their console sessions (SPEC "People and managed tokens"). */
+export type ManagedToken = Schemas["ManagedToken"];
+export type CreatedToken = paths["/v1/tokens"]["post"]["responses"][201]["content"]["application/json"];
+export type Person = Schemas["Person"];
+export type PersonSession = paths["/v1/sessions"]["get"]["responses"][200]["content"]["application/json"]["sessions"][number];
+
+/** A JSON call with the session's credentials; the problem of a failed one as an ApiError. */
+export async function jsonCall<T>(
+  token: string | null,
+  method: "GET" | "POST" | "DELETE",
+  path: string,
+  body?: unknown,
+): Promise<T | undefined> {
   let response: Response;
   try {
-    response = await fetch(path, { method, headers: { authorization: `Bearer ${token}`, accept: "application/json" } });
+    response = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      headers: { ...authHeaders(token), accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
   } catch (err) {
     throw new ApiError(problemOf(err));
   }
   const text = await response.text();
-  let body: unknown;
+  let parsed: unknown;
   try {
-    body = text ? JSON.parse(text) : undefined;
+    parsed = text ? JSON.parse(text) : undefined;
   } catch {
-    body = undefined;
+    parsed = undefined;
   }
-  if (!response.ok) throw new ApiError(problemOf(body, response));
-  return body as T | undefined;
+  if (!response.ok) throw new ApiError(problemOf(parsed, response));
+  return parsed as T | undefined;
 }

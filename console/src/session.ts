@@ -1,8 +1,9 @@
 import { createContext } from "preact";
 import { useContext } from "preact/hooks";
 import { createApi, type Me, type RegistryClient } from "./api.js";
+import { TenantDirectory } from "./tenant-directory.js";
 
-/** The token lives in sessionStorage: this tab only, never a URL, a cookie or localStorage. */
+/** A token lives in sessionStorage: this tab only, never a URL, a cookie or localStorage. */
 const TOKEN_KEY = "tenant-registry.token";
 
 export const savedToken = (): string | null => sessionStorage.getItem(TOKEN_KEY);
@@ -10,9 +11,12 @@ export const saveToken = (token: string): void => sessionStorage.setItem(TOKEN_K
 export const forgetToken = (): void => sessionStorage.removeItem(TOKEN_KEY);
 
 export interface Session {
-  token: string;
+  /** The bearer token; null when signed in by SSO (the registry's HttpOnly session cookie signs every call). */
+  token: string | null;
   me: Me;
   api: RegistryClient;
+  /** Tenant ids resolved to slug and name, shared by every screen. */
+  tenants: TenantDirectory;
   /** admin may change things; auditor reads everything and sees no control that changes anything. */
   canWrite: boolean;
   signOut(message?: string): void;
@@ -20,15 +24,16 @@ export interface Session {
 
 export const SERVICE_REFUSED = "service tokens are for products: sign in with an admin or auditor token.";
 
-export function newSession(token: string, me: Me, signOut: (message?: string) => void): Session {
+export function newSession(token: string | null, me: Me, signOut: (message?: string) => void): Session {
   const api = createApi(token);
-  // A token revoked or rotated while the tab is open: back to sign-in, saying why.
+  // A token revoked or rotated, or a session ended, while the tab is open: back to sign-in, saying why.
   api.use({
     onResponse({ response }) {
-      if (response.status === 401) signOut("Signed out: the registry no longer accepts this token.");
+      if (response.status === 401)
+        signOut(token ? "Signed out: the registry no longer accepts this token." : "Signed out: your session has ended.");
     },
   });
-  return { token, me, api, canWrite: me.role === "admin", signOut };
+  return { token, me, api, tenants: new TenantDirectory(api), canWrite: me.role === "admin", signOut };
 }
 
 export const SessionContext = createContext<Session | null>(null);

@@ -93,3 +93,47 @@ export async function expectNoHorizontalScroll(page: Page, screen: string): Prom
   );
   expect(scroll, `${screen}: page ${scroll}px wide in a ${client}px viewport`).toBeLessThanOrEqual(client);
 }
+
+/**
+ * Words in the elements matching `selector` that the layout broke across
+ * lines ("enterp / rise"). A break at a <wbr> (between text nodes) or at a
+ * space or hyphen is allowed; one inside a run of letters and digits is not.
+ */
+export async function brokenWords(page: Page, selector: string): Promise<string[]> {
+  // A string run in the page: this file is compiled without the DOM library.
+  return page.evaluate<string[]>(
+    `((selector) => {
+      const broken = [];
+      for (const root of document.querySelectorAll(selector)) {
+        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          const text = node.textContent || "";
+          for (const m of text.matchAll(/[A-Za-z0-9]+/g)) {
+            const tops = new Set();
+            for (let i = m.index; i < m.index + m[0].length; i++) {
+              const r = document.createRange();
+              r.setStart(node, i);
+              r.setEnd(node, i + 1);
+              const rect = r.getBoundingClientRect();
+              if (rect.width > 0) tops.add(Math.round(rect.top));
+            }
+            if (tops.size > 1) broken.push(m[0]);
+          }
+        }
+      }
+      return broken;
+    })(${JSON.stringify(selector)})`,
+  );
+}
+
+/** How many lines each element matching `selector` takes (distinct tops of its characters). */
+export async function lineCounts(page: Page, selector: string): Promise<{ text: string; lines: number }[]> {
+  return page.evaluate<{ text: string; lines: number }[]>(
+    `((selector) => [...document.querySelectorAll(selector)].map((el) => {
+      const r = document.createRange();
+      r.selectNodeContents(el);
+      const tops = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+      return { text: el.textContent || "", lines: tops.size };
+    }))(${JSON.stringify(selector)})`,
+  );
+}

@@ -7,6 +7,7 @@ import { CONSOLE_CSP, consoleRoutes } from "../../src/http/console.js";
 import type { App } from "../../src/http/types.js";
 import { openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
 import {
+  brokenWords,
   bundleSizes,
   CHROMIUM,
   CONSOLE_DIST,
@@ -15,7 +16,11 @@ import {
   expectNoSeriousA11yViolations,
   HAVE_CHROMIUM,
   launch,
+  lineCounts,
 } from "./browser.js";
+
+/** One date format on every screen: local time as "2026-12-02 15:04:05". */
+const DATE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
 
 /**
  * The console as people use it: Debian's Chromium driven by Playwright
@@ -69,7 +74,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
     browser = await launch();
     admin = await open();
     await signIn(admin.page, t.tokens.admin);
-    await expect(admin.page.getByRole("heading", { level: 1, name: "Tenants" })).toBeTruthy();
+    await admin.page.getByRole("heading", { level: 1, name: "Tenants" }).waitFor();
   }, SLOW);
   afterAll(async () => {
     await browser?.close();
@@ -329,6 +334,96 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
   );
 
   it(
+    "names a tenant by its slug, linked to its screen, in audit rows and details, resolving ids with one list",
+    async () => {
+      const tenant = await createTenant("Named Tenant");
+      await t.call("admin", "POST", `/v1/tenants/${tenant.id}/activate`);
+      await t.call("admin", "POST", "/v1/api-keys", { tenant_id: tenant.id, name: "named-key" });
+      const { context, page } = await open();
+      const tenantCalls: string[] = [];
+      page.on("request", (r) => {
+        const path = new URL(r.url()).pathname;
+        if (path.startsWith("/v1/tenants")) tenantCalls.push(`${path}${new URL(r.url()).search}`);
+      });
+      await page.goto(`${base}/console/`);
+      await page.getByLabel("Token").fill(t.tokens.admin);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { level: 1, name: "Tenants" }).waitFor();
+      await page.goto(`${base}/console/audit`);
+      await page.getByRole("heading", { level: 1, name: "Audit" }).waitFor();
+      await page.getByLabel("Action").fill("api_key.created");
+      const table = page.getByRole("table");
+      const row = table.getByRole("row", { name: /named-key/ });
+      const link = row.getByRole("link", { name: tenant.slug, exact: true });
+      await link.waitFor();
+      expect(await link.getAttribute("href")).toBe(`/console/tenants/${tenant.id}`);
+      expect(await link.getAttribute("title")).toBe("Named Tenant");
+      // Details: a tenant as target is named and linked too, never a bare id or its 8-character prefix.
+      await page.getByLabel("Action").fill("tenant.activated");
+      const activated = table.getByRole("row", { name: /tenant\.activated/ }).filter({ hasText: tenant.slug });
+      await expect.poll(() => activated.getByRole("link", { name: tenant.slug, exact: true }).count()).toBe(2);
+      expect(await table.textContent()).not.toContain(tenant.id.slice(0, 8));
+      // Every id on the page came from one list of tenants; none was fetched by id.
+      expect(tenantCalls.filter((c) => c.startsWith("/v1/tenants?limit=200"))).toHaveLength(1);
+      expect(tenantCalls.filter((c) => /^\/v1\/tenants\/[0-9a-f-]{36}$/.test(c))).toEqual([]);
+      await activated.getByRole("link", { name: tenant.slug, exact: true }).first().click();
+      await page.getByRole("heading", { level: 1, name: "Named Tenant" }).waitFor();
+      await context.close();
+    },
+    SLOW,
+  );
+
+  it(
+    "keeps action names on one line on a desktop, shows one date format on every screen, and scrolls a form that opens below into view",
+    async () => {
+      const tenant = await createTenant("Dated");
+      await t.call("admin", "POST", "/v1/entitlements", { tenant_id: tenant.id, product: "analytics", status: "active" });
+      await t.call("admin", "POST", "/v1/api-keys", { tenant_id: tenant.id, name: "dated-key" });
+      const { page } = admin;
+      await page.goto(`${base}/console/audit`);
+      await page.getByLabel("Tenant", { exact: true }).fill(tenant.slug);
+      // A header and the tenant's three events, once the filter applies (its slug links from the tenant column and a detail).
+      await expect.poll(() => page.getByRole("table").getByRole("row").count()).toBe(4);
+      await expect.poll(() => page.getByRole("table").getByRole("link", { name: tenant.slug, exact: true }).count()).toBe(4);
+      const actions = await lineCounts(page, "table.audit td.action");
+      expect(actions.length).toBeGreaterThan(2);
+      expect(actions.filter((a) => a.lines !== 1)).toEqual([]);
+
+      for (const [path, heading] of [
+        ["tenants", "Tenants"],
+        [`tenants/${tenant.id}`, "Dated"],
+        ["audit", "Audit"],
+        ["status", "Status"],
+      ] as const) {
+        await page.goto(`${base}/console/${path}`);
+        await page.getByRole("heading", { level: 1, name: heading }).waitFor();
+        await page.locator("main time").first().waitFor();
+        const dates = await page.locator("main time").allTextContents();
+        expect(
+          dates.filter((d) => !DATE.test(d)),
+          path,
+        ).toEqual([]);
+      }
+
+      // The tenant screen: New key sits below the fold; its form comes into view with the cursor in Name.
+      await page.goto(`${base}/console/tenants/${tenant.id}`);
+      await page.getByRole("heading", { level: 1, name: "Dated" }).waitFor();
+      const newKey = page.getByRole("button", { name: "New key" });
+      await newKey.focus();
+      await page.evaluate("window.scrollTo(0, 0)");
+      await page.keyboard.press("Enter");
+      const form = page.getByRole("form", { name: "Create an API key" });
+      await form.waitFor();
+      // The form's box, relative to the viewport (800 px high).
+      const box = await form.boundingBox();
+      expect(box?.y).toBeGreaterThanOrEqual(0);
+      expect((box?.y ?? 0) + (box?.height ?? 0)).toBeLessThanOrEqual(801);
+      expect(await page.evaluate<string | undefined>("document.activeElement?.id")).toBe("key-name");
+    },
+    SLOW,
+  );
+
+  it(
     "an auditor sees every screen and no control that changes anything",
     async () => {
       const tenant = await createTenant("Read Only");
@@ -397,23 +492,53 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
     async () => {
       const tenant = await createTenant("A tenant with a rather long name for a small phone screen");
       await t.call("admin", "POST", "/v1/api-keys", { tenant_id: tenant.id, name: "mobile-key", scopes: ["read", "write", "admin"] });
+      await t.call("admin", "PATCH", `/v1/tenants/${tenant.id}`, { plan: "enterprise" });
       const { context, page } = await open({ width: 390, height: 844 });
       await signIn(page, t.tokens.admin);
       await page.getByRole("heading", { level: 1, name: "Tenants" }).waitFor();
-      await page.getByRole("button", { name: "Load more" }).waitFor();
+      await page.getByRole("link", { name: tenant.name }).waitFor();
       await expectNoHorizontalScroll(page, "tenants");
+      expect(await brokenWords(page, "table.list, header.top")).toEqual([]);
       await shot(page, "mobile-tenants");
+
+      // The navigation is one compact row, Sign out beside it; a link out of sight scrolls into it.
+      const rows = await page.evaluate<number[]>(
+        `[...document.querySelectorAll("header.top nav a, header.top button")].map((e) => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2))`,
+      );
+      expect(rows).toHaveLength(7);
+      expect(Math.max(...rows) - Math.min(...rows)).toBeLessThanOrEqual(2);
+      expect((await page.locator("header.top").boundingBox())?.height).toBeLessThanOrEqual(56);
+      await page.getByRole("link", { name: "Status" }).click();
+      await page.getByRole("heading", { level: 1, name: "Status" }).waitFor();
+
+      // The audit table keeps the tenant, by slug, so an event can be attributed; no word breaks inside.
+      await page.goto(`${base}/console/audit`);
+      await page.getByLabel("Tenant", { exact: true }).fill(tenant.slug);
+      // A header row and the tenant's three events: created, a key, the plan changed.
+      await expect.poll(() => page.getByRole("table").getByRole("row").count()).toBe(4);
+      expect(await page.getByRole("columnheader", { name: "Tenant" }).isVisible()).toBe(true);
+      const tenantLink = page.getByRole("table").getByRole("link", { name: tenant.slug, exact: true }).first();
+      await tenantLink.waitFor();
+      expect(await tenantLink.isVisible()).toBe(true);
+      await page.getByLabel("Tenant", { exact: true }).fill("");
+      await expect.poll(() => page.getByRole("table").getByRole("row").count()).toBeGreaterThan(4);
+      await expect.poll(() => page.getByRole("table").getByText("…").count()).toBe(0);
+      await expectNoHorizontalScroll(page, "audit");
+      expect(await brokenWords(page, "table.list")).toEqual([]);
+      await shot(page, "mobile-audit");
       for (const [path, heading] of [
         [`tenants/${tenant.id}`, tenant.name],
         ["audit", "Audit"],
         ["catalog", "Catalog"],
         ["webhooks", "Webhooks"],
+        ["access", "Access"],
         ["status", "Status"],
       ] as const) {
         await page.goto(`${base}/console/${path}`);
         await page.getByRole("heading", { level: 1, name: heading }).waitFor();
         await page.waitForLoadState("networkidle");
         await expectNoHorizontalScroll(page, path);
+        expect(await brokenWords(page, "main table.list, main dl, header.top"), path).toEqual([]);
       }
       await context.close();
     },
@@ -449,7 +574,30 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
       const stand = Fastify() as unknown as App;
       await stand.register(consoleRoutes, { root: CONSOLE_DIST });
       stand.get("/v1/me", async () => ({ name: "ops", role: "admin" }));
-      stand.get("/v1/tenants", async () => ({ tenants: [], next_cursor: null }));
+      const globex = {
+        id: "7d1e2f3a-4b5c-4d6e-8f70-819203a4b5c6",
+        slug: "globex",
+        name: "Globex",
+        plan: "growth",
+        kind: "customer",
+        status: "active",
+        sales_owner: null,
+        erp_customer_id: null,
+        stripe_customer_id: null,
+        trial_ends_at: null,
+        contract_start: null,
+        contract_end: null,
+        created_at: "2026-10-01T09:00:00.000Z",
+        updated_at: "2026-10-01T09:00:00.000Z",
+      };
+      stand.get("/v1/tenants", async () => ({ tenants: [globex], next_cursor: null }));
+      // The delivery's event names its tenant: the console reads it from the audit stream, resumed just before it.
+      const resumedAfter: unknown[] = [];
+      stand.get("/v1/audit/stream", async (req, reply) => {
+        resumedAfter.push(req.headers["last-event-id"]);
+        const event = { id: "1042", tenant_id: globex.id, action: "tenant.cancelled" };
+        return reply.header("content-type", "text/event-stream").send(`id: 1042\nevent: audit\ndata: ${JSON.stringify(event)}\n\n`);
+      });
       stand.get("/v1/webhooks", async () => ({ webhooks: [endpoint] }));
       stand.get("/v1/webhooks/:id/deliveries", async () => ({ deliveries: [delivery], next_cursor: null }));
       stand.post<{ Params: { id: string; delivery: string } }>("/v1/webhooks/:id/deliveries/:delivery/retry", async (req, reply) => {
@@ -467,6 +615,10 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
         await card.getByText("CRM sync").waitFor();
         await card.getByRole("button", { name: "Show deliveries" }).click();
         await card.getByRole("cell", { name: "tenant.cancelled #1042" }).waitFor();
+        const tenantLink = card.getByRole("row", { name: /1042/ }).getByRole("link", { name: "globex", exact: true });
+        await tenantLink.waitFor();
+        expect(await tenantLink.getAttribute("href")).toBe(`/console/tenants/${globex.id}`);
+        expect(resumedAfter).toEqual(["1041"]);
         await expectNoSeriousA11yViolations(page, "webhooks");
         await shot(page, "webhooks");
         await card.getByRole("button", { name: "Retry" }).click();

@@ -1,9 +1,19 @@
 import type { AuditEvent } from "../api.js";
-import { Link, Time } from "./ui.js";
+import { Breakable } from "../format.js";
+import { TenantLink } from "./tenant-link.js";
+import { Time } from "./ui.js";
 
-/** An action name may wrap after its dots and underscores (tenant.<wbr>activated), never inside a word. */
-function breakable(action: string) {
-  return action.split(/(?<=[._])/).map((part, i) => (i === 0 ? part : [<wbr key={i} />, part]));
+/** What the event acted on; a tenant is named by its slug and linked, never shown as a bare id. */
+function Target({ e }: { e: AuditEvent }) {
+  if (!e.target_type) return null;
+  if (e.target_type === "tenant" && e.target_id) {
+    return (
+      <>
+        tenant <TenantLink id={e.target_id} />{" "}
+      </>
+    );
+  }
+  return <>{`${e.target_type} ${e.target_id ?? ""} `}</>;
 }
 
 /** Audit events, oldest first (the API's order). Metadata is shown as compact JSON. */
@@ -24,11 +34,7 @@ export function AuditTable({
           <th scope="col">Time</th>
           <th scope="col">Action</th>
           <th scope="col">Actor</th>
-          {showTenant ? (
-            <th scope="col" class="wide">
-              Tenant
-            </th>
-          ) : null}
+          {showTenant ? <th scope="col">Tenant</th> : null}
           <th scope="col" class="wide">
             Product
           </th>
@@ -43,14 +49,14 @@ export function AuditTable({
             <td>
               <Time iso={e.created_at} />
             </td>
-            <td class="mono">{breakable(e.action)}</td>
-            <td>{e.actor_id ?? "—"}</td>
-            {showTenant ? (
-              <td class="wide">{e.tenant_id ? <Link to={`tenants/${e.tenant_id}`}>{e.tenant_id.slice(0, 8)}</Link> : "—"}</td>
-            ) : null}
+            <td class="mono action">
+              <Breakable text={e.action} />
+            </td>
+            <td>{e.actor_id ? <Breakable text={e.actor_id} /> : "—"}</td>
+            {showTenant ? <td>{e.tenant_id ? <TenantLink id={e.tenant_id} /> : "—"}</td> : null}
             <td class="wide">{e.product ?? "—"}</td>
             <td class="wide mono small break-any">
-              {e.target_type ? `${e.target_type} ${e.target_id ?? ""} ` : ""}
+              <Target e={e} />
               {Object.keys(e.metadata ?? {}).length ? JSON.stringify(e.metadata) : ""}
             </td>
           </tr>

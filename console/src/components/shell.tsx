@@ -1,5 +1,6 @@
 import { useEffect } from "preact/hooks";
 import { navigate, useRoute } from "../router.js";
+import { AccessScreen } from "../screens/access.js";
 import { AuditScreen } from "../screens/audit.js";
 import { CatalogScreen } from "../screens/catalog.js";
 import { StatusScreen } from "../screens/status.js";
@@ -7,13 +8,14 @@ import { TenantScreen } from "../screens/tenant.js";
 import { TenantsScreen } from "../screens/tenants.js";
 import { WebhooksScreen } from "../screens/webhooks.js";
 import { useSession } from "../session.js";
-import { Link } from "./ui.js";
+import { ErrorNote, Link, useAction } from "./ui.js";
 
 const NAV = [
   ["tenants", "Tenants"],
   ["audit", "Audit"],
   ["catalog", "Catalog"],
   ["webhooks", "Webhooks"],
+  ["access", "Access"],
   ["status", "Status"],
 ] as const;
 
@@ -24,6 +26,7 @@ function Screen({ route }: { route: string }) {
   if (section === "audit" && !id) return <AuditScreen />;
   if (section === "catalog" && !id) return <CatalogScreen />;
   if (section === "webhooks" && !id) return <WebhooksScreen />;
+  if (section === "access" && !id) return <AccessScreen />;
   if (section === "status" && !id) return <StatusScreen />;
   return (
     <section>
@@ -35,13 +38,15 @@ function Screen({ route }: { route: string }) {
   );
 }
 
-export function Shell() {
+export function Shell({ onSignOut }: { onSignOut(): Promise<void> }) {
   const session = useSession();
   const route = useRoute();
+  const [busy, error, run] = useAction();
   useEffect(() => {
     if (route === "") navigate("tenants", true);
   }, [route]);
   const section = route.split("/")[0] || "tenants";
+  const who = session.me.email ?? session.me.name;
 
   return (
     <>
@@ -62,14 +67,19 @@ export function Shell() {
           </ul>
         </nav>
         <div class="who">
-          <span>
-            {session.me.name} <span class="role">({session.me.role})</span>
+          <span class="who-name">
+            {who} <span class="role">({session.me.role})</span>
           </span>
-          <button type="button" onClick={() => session.signOut("Signed out.")}>
+          <button type="button" disabled={busy} onClick={() => run(onSignOut)}>
             Sign out
           </button>
         </div>
       </header>
+      {error ? (
+        <div class="top-error">
+          <ErrorNote error={error} />
+        </div>
+      ) : null}
       <main id="main">
         <Screen route={route === "" ? "tenants" : route} />
       </main>

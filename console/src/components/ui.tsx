@@ -1,12 +1,13 @@
 import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useId, useRef, useState } from "preact/hooks";
 import { ApiError, type Problem, problemOf } from "../api.js";
 import { localTime, utcTitle } from "../format.js";
 import { BASE, onLinkClick } from "../router.js";
 
-export function Link({ to, children, current }: { to: string; children: ComponentChildren; current?: boolean }) {
+export function Link(props: { to: string; children: ComponentChildren; current?: boolean; title?: string; class?: string }) {
+  const { to, children, current, title } = props;
   return (
-    <a href={BASE + to} onClick={onLinkClick} aria-current={current ? "page" : undefined}>
+    <a href={BASE + to} onClick={onLinkClick} aria-current={current ? "page" : undefined} title={title} class={props.class}>
       {children}
     </a>
   );
@@ -118,6 +119,7 @@ export function ConfirmDialog(props: {
   onClose(): void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
@@ -125,8 +127,10 @@ export function ConfirmDialog(props: {
     if (!props.open && d.open) d.close();
   }, [props.open]);
   return (
-    <dialog ref={ref} aria-labelledby="confirm-title" onClose={props.onClose}>
-      <h2 id="confirm-title">{props.title}</h2>
+    <dialog ref={ref} aria-labelledby={titleId} onClose={props.onClose}>
+      <h2 id={titleId} class="dialog-title">
+        {props.title}
+      </h2>
       {props.children}
       <div class="actions">
         <button type="button" class="danger" disabled={props.busy} onClick={props.onConfirm}>
@@ -138,4 +142,20 @@ export function ConfirmDialog(props: {
       </div>
     </dialog>
   );
+}
+
+/**
+ * For what opens below the control that asked for it (a New … form, a secret
+ * shown once): scroll it into view when it appears, and put the cursor in
+ * its first field when `focusFirst`.
+ */
+export function useReveal<T extends HTMLElement>(focusFirst = true) {
+  const ref = useRef<T>(null);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    el.scrollIntoView({ block: "nearest" });
+    if (focusFirst) el.querySelector<HTMLElement>("input, select, textarea")?.focus({ preventScroll: true });
+  }, []);
+  return ref;
 }

@@ -1,7 +1,12 @@
 import { useState } from "preact/hooks";
 import { ErrorNote, PageTitle } from "../components/ui.js";
 
-export function SignIn({ onSignIn, notice }: { onSignIn(token: string): Promise<void>; notice: string | undefined }) {
+/** The identity provider's sign-in starts at the registry, which brings the browser back to this console path. */
+function signInWithSso(): void {
+  window.location.assign(`/v1/auth/login?return_to=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+}
+
+export function SignIn({ onSignIn, sso, notice }: { onSignIn(token: string): Promise<void>; sso: boolean; notice: string | undefined }) {
   const [token, setToken] = useState("");
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
@@ -22,7 +27,17 @@ export function SignIn({ onSignIn, notice }: { onSignIn(token: string): Promise<
   return (
     <main class="sign-in">
       <PageTitle>tenant-registry console</PageTitle>
-      <p>Sign in with an admin or auditor token of this registry. It is kept for this browser tab only.</p>
+      {sso ? (
+        <>
+          <p>Sign in through your company's identity provider:</p>
+          <button type="button" class="primary" onClick={signInWithSso}>
+            Sign in with SSO
+          </button>
+          <p>Or sign in with an admin or auditor token of this registry. It is kept for this browser tab only.</p>
+        </>
+      ) : (
+        <p>Sign in with an admin or auditor token of this registry. It is kept for this browser tab only.</p>
+      )}
       <form onSubmit={submit}>
         <label for="token">Token</label>
         <input

@@ -1,5 +1,5 @@
-import { rawCall } from "../api.js";
-import { ErrorNote, PageTitle, useLoad } from "../components/ui.js";
+import { authHeaders, rawCall } from "../api.js";
+import { ErrorNote, PageTitle, Time, useLoad } from "../components/ui.js";
 import { useSession } from "../session.js";
 
 /** Sums of the Prometheus samples of one metric, optionally grouped by one label. */
@@ -26,8 +26,12 @@ export function StatusScreen() {
   const ready = useLoad(readiness, []);
   const doc = useLoad(() => fetch("/openapi.json").then((r) => r.json() as Promise<{ info?: { version?: string } }>), []);
   const metrics = useLoad(async () => {
-    const res = await fetch("/metrics", { headers: { authorization: `Bearer ${token}` } });
-    if (!res.ok) await rawCall(token, "GET", "/metrics");
+    const res = await fetch("/metrics", { credentials: "same-origin", headers: authHeaders(token) });
+    if (!res.ok) {
+      // Read again through the one error path, which shows the problem (the first body is dropped).
+      await res.body?.cancel();
+      await rawCall(token, "GET", "/metrics");
+    }
     return res.text();
   }, []);
 
@@ -48,7 +52,9 @@ export function StatusScreen() {
         <dt>API version</dt>
         <dd>{doc.data?.info?.version ?? "—"}</dd>
         <dt>Up since</dt>
-        <dd>{started ? new Date(started * 1000).toLocaleString() : "—"}</dd>
+        <dd>
+          <Time iso={started ? new Date(started * 1000).toISOString() : null} />
+        </dd>
         <dt>HTTP requests served</dt>
         <dd>{requests ?? "—"}</dd>
         <dt>Key verifications</dt>

@@ -1,6 +1,7 @@
-import { useRef, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { type ApiKey, ok, type Tenant } from "../api.js";
-import { ConfirmDialog, ErrorNote, Time, useAction, useLoad } from "../components/ui.js";
+import { ShownOnce } from "../components/shown-once.js";
+import { ConfirmDialog, ErrorNote, Time, useAction, useLoad, useReveal } from "../components/ui.js";
 import { useSession } from "../session.js";
 
 export function ApiKeysSection({ tenant, onChange }: { tenant: Tenant; onChange(): void }) {
@@ -48,7 +49,11 @@ export function ApiKeysSection({ tenant, onChange }: { tenant: Tenant; onChange(
           }}
         />
       ) : null}
-      {plaintext ? <ShownOnce plaintext={plaintext} onDismiss={() => setPlaintext(null)} /> : null}
+      {plaintext ? (
+        <ShownOnce label="New key" plaintext={plaintext} onDismiss={() => setPlaintext(null)}>
+          Shown once: the registry keeps only a hash. Copy it now.
+        </ShownOnce>
+      ) : null}
       <ErrorNote error={keys.error} />
       {rows.length ? (
         <table class="list">
@@ -118,6 +123,7 @@ function NewKeyForm({ tenant, onCreated }: { tenant: Tenant; onCreated(key: stri
   const [product, setProduct] = useState("");
   const [scopes, setScopes] = useState("");
   const [busy, error, run] = useAction();
+  const ref = useReveal<HTMLFormElement>();
 
   const submit = (e: Event) => {
     e.preventDefault();
@@ -133,7 +139,7 @@ function NewKeyForm({ tenant, onCreated }: { tenant: Tenant; onCreated(key: stri
   };
 
   return (
-    <form id="new-key" class="card" aria-label="Create an API key" onSubmit={submit}>
+    <form ref={ref} id="new-key" class="card" aria-label="Create an API key" onSubmit={submit}>
       <div class="field">
         <label for="key-name">Name</label>
         <input id="key-name" required maxLength={200} value={name} onInput={(e) => setName(e.currentTarget.value)} />
@@ -161,45 +167,5 @@ function NewKeyForm({ tenant, onCreated }: { tenant: Tenant; onCreated(key: stri
       </div>
       <ErrorNote error={error} />
     </form>
-  );
-}
-
-function ShownOnce({ plaintext, onDismiss }: { plaintext: string; onDismiss(): void }) {
-  const ref = useRef<HTMLInputElement>(null);
-  const [copied, setCopied] = useState<string>("");
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(plaintext);
-      setCopied("Copied.");
-    } catch {
-      // Without clipboard permission, select it so Ctrl+C works.
-      ref.current?.select();
-      setCopied("Selected: press Ctrl+C (or ⌘C) to copy.");
-    }
-  };
-  return (
-    <div class="card once">
-      <label for="new-key-value">New key</label>
-      <div class="inline">
-        <input
-          id="new-key-value"
-          ref={ref}
-          class="mono"
-          readOnly
-          value={plaintext}
-          aria-describedby="new-key-hint"
-          onFocus={(e) => e.currentTarget.select()}
-        />
-        <button type="button" onClick={copy}>
-          Copy
-        </button>
-        <button type="button" onClick={onDismiss}>
-          Done
-        </button>
-      </div>
-      <p id="new-key-hint">
-        Shown once: the registry keeps only a hash. Copy it now. <span role="status">{copied}</span>
-      </p>
-    </div>
   );
 }

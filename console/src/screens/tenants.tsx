@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { ok, PLANS, type Plan, TENANT_STATUSES, type Tenant, type TenantStatus } from "../api.js";
-import { ErrorNote, Link, PageTitle, Time, useAction } from "../components/ui.js";
+import { ErrorNote, Link, PageTitle, Time, useAction, useReveal } from "../components/ui.js";
 import { navigate } from "../router.js";
 import { useSession } from "../session.js";
 
@@ -16,7 +16,7 @@ function useDebounced<T>(value: T, ms: number): T {
 }
 
 export function TenantsScreen() {
-  const { api, canWrite } = useSession();
+  const { api, canWrite, tenants } = useSession();
   const [q, setQ] = useState("");
   const [status, setStatus] = useState<TenantStatus | "">("");
   const [plan, setPlan] = useState<Plan | "">("");
@@ -35,6 +35,7 @@ export function TenantsScreen() {
     try {
       const page = await ok(api.GET("/v1/tenants", { params: { query: { ...query, ...(after ? { cursor: after } : {}) } } }));
       if (signal.stale) return;
+      tenants.remember(page.tenants);
       setRows((r) => (after ? [...r, ...page.tenants] : page.tenants));
       setCursor(page.next_cursor);
     } catch (err) {
@@ -111,7 +112,7 @@ export function TenantsScreen() {
               <td>
                 <Link to={`tenants/${t.id}`}>{t.name}</Link>
               </td>
-              <td class="mono break-any">{t.slug}</td>
+              <td class="mono">{t.slug}</td>
               <td>{t.plan}</td>
               <td>
                 <span class={`badge ${t.status}`}>{t.status}</span>
@@ -141,6 +142,7 @@ function NewTenantForm({ onDone }: { onDone(): void }) {
   const [name, setName] = useState("");
   const [plan, setPlan] = useState<Plan>("starter");
   const [busy, error, run] = useAction();
+  const ref = useReveal<HTMLFormElement>();
 
   const submit = (e: Event) => {
     e.preventDefault();
@@ -152,7 +154,7 @@ function NewTenantForm({ onDone }: { onDone(): void }) {
   };
 
   return (
-    <form id="new-tenant" class="card" aria-label="New tenant" onSubmit={submit}>
+    <form ref={ref} id="new-tenant" class="card" aria-label="New tenant" onSubmit={submit}>
       <h2>New tenant</h2>
       <div class="field">
         <label for="new-slug">Slug</label>

@@ -1,6 +1,9 @@
 import { useState } from "preact/hooks";
 import { ApiError, rawCall, type WebhookDelivery, type WebhookEndpoint } from "../api.js";
+import { TenantLink } from "../components/tenant-link.js";
 import { ErrorNote, PageTitle, Time, useAction, useLoad } from "../components/ui.js";
+import { eventTenants } from "../event-tenants.js";
+import { Breakable } from "../format.js";
 import { useSession } from "../session.js";
 
 const UNAVAILABLE = "webhooks are not available on this registry";
@@ -41,6 +44,15 @@ function Endpoint({ endpoint }: { endpoint: WebhookEndpoint }) {
         : [],
     [open],
   );
+  // A delivery names its audit event; the event names the tenant, looked up for the whole list at once.
+  const tenants = useLoad(
+    () =>
+      eventTenants(
+        token,
+        (deliveries.data ?? []).flatMap((d) => (d.event_id ? [{ id: d.event_id, action: d.event_type }] : [])),
+      ),
+    [deliveries.data],
+  );
   const [busy, error, run] = useAction();
   const retry = (d: WebhookDelivery) =>
     run(async () => {
@@ -69,6 +81,7 @@ function Endpoint({ endpoint }: { endpoint: WebhookEndpoint }) {
             <thead>
               <tr>
                 <th scope="col">Event</th>
+                <th scope="col">Tenant</th>
                 <th scope="col">Status</th>
                 <th scope="col" class="wide">
                   Attempts
@@ -84,7 +97,10 @@ function Endpoint({ endpoint }: { endpoint: WebhookEndpoint }) {
               {(deliveries.data ?? []).map((d) => (
                 <tr key={d.id}>
                   <td class="mono">
-                    {d.event_type} #{d.event_id}
+                    <Breakable text={d.event_type} /> #{d.event_id}
+                  </td>
+                  <td>
+                    <DeliveryTenant tenantId={d.event_id ? tenants.data?.get(d.event_id) : null} loading={tenants.loading} />
                   </td>
                   <td>
                     <span class={`badge ${d.status}`}>{d.status}</span>
@@ -112,4 +128,9 @@ function Endpoint({ endpoint }: { endpoint: WebhookEndpoint }) {
       ) : null}
     </section>
   );
+}
+
+function DeliveryTenant({ tenantId, loading }: { tenantId: string | null | undefined; loading: boolean }) {
+  if (tenantId) return <TenantLink id={tenantId} />;
+  return <span class="muted">{loading && tenantId === undefined ? "…" : "—"}</span>;
 }
