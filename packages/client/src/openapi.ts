@@ -5662,6 +5662,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description The request is invalid (an unknown or malformed query parameter, a malformed path parameter); `errors` names each. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description This path does not take this method; the Allow header lists those it takes. */
             405: {
                 headers: {
@@ -5699,6 +5708,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request is invalid (an unknown or malformed query parameter, a malformed path parameter); `errors` names each. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description RFC 9457 problem details. */
             404: {
@@ -5808,6 +5826,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The request is invalid (an unknown or malformed query parameter, a malformed path parameter); `errors` names each. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description RFC 9457 problem details. */
             403: {
                 headers: {
@@ -5855,6 +5882,15 @@ export interface operations {
                     "application/json": {
                         people: components["schemas"]["Person"][];
                     };
+                };
+            };
+            /** @description The request is invalid (an unknown or malformed query parameter, a malformed path parameter); `errors` names each. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description RFC 9457 problem details. */
@@ -6123,6 +6159,15 @@ export interface operations {
                             expires_at: string;
                         }[];
                     };
+                };
+            };
+            /** @description The request is invalid (an unknown or malformed query parameter, a malformed path parameter); `errors` names each. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description RFC 9457 problem details. */
