@@ -126,7 +126,7 @@ describe("the CLI against a running registry", () => {
 
     const bad = await cli("tenants", "create", "Not A Slug", "x");
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/Bad Request: .*\n {2}body\/slug: /);
+    expect(bad.stderr).toMatch(/Bad Request: .*\n {2}slug: /);
 
     const wrongToken = await runCli(["tenants", "list"], { ...env, REGISTRY_TOKEN: newTestToken() });
     expect(wrongToken.code).toBe(1);
