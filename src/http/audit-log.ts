@@ -59,10 +59,20 @@ export async function auditLogRoutes(app: App, { log }: { log: AuditLog }): Prom
           "The newest checkpoint (a C2SP tlog-checkpoint signed as a C2SP signed-note), or with `size` the kept checkpoint of exactly that size. 404 when there is none (nothing sequenced yet, or no checkpoint of that size).",
         querystring: Type.Object({ size: Type.Optional(Count("A tree size.", 1)) }, { additionalProperties: false }),
         produces: ["text/plain"],
-        response: { 200: Type.String(), ...errors },
+        response: {
+          200: Type.String({
+            headers: {
+              "Last-Modified": Type.String({ description: "When the registry signed this checkpoint (an HTTP date)." }),
+            },
+          }),
+          ...errors,
+        },
       },
     },
-    async (req, reply) => reply.type("text/plain; charset=utf-8").send((await log.checkpoint(req.query.size)).note),
+    async (req, reply) => {
+      const checkpoint = await log.checkpoint(req.query.size);
+      return reply.type("text/plain; charset=utf-8").header("last-modified", checkpoint.signed_at.toUTCString()).send(checkpoint.note);
+    },
   );
 
   app.get(

@@ -321,6 +321,20 @@ describe.skipIf(!HAVE_CHROMIUM)("the admin console in Chromium", () => {
       await page.getByRole("link", { name: "Status" }).click();
       await page.getByText("ready", { exact: true }).waitFor();
       await page.getByText("HTTP requests served").waitFor();
+      // The audit log: the newest checkpoint's size, root and time, and the verifier key, as the API serves them.
+      await page.getByRole("heading", { level: 2, name: "Audit log" }).waitFor();
+      const served = await t.call("admin", "GET", "/v1/audit/log/checkpoint");
+      expect(served.statusCode).toBe(200);
+      const [, size, root] = served.body.split("\n");
+      expect(Number(size)).toBeGreaterThan(0);
+      const signed = new Date(String(served.headers["last-modified"]));
+      expect(Math.abs(signed.getTime() - Date.now())).toBeLessThan(10 * 60_000);
+      await page.getByRole("button", { name: "Refresh" }).click();
+      const shown = page.locator("dl").filter({ hasText: "Verifier key" });
+      await expect.poll(() => shown.textContent(), { timeout: 10_000 }).toContain(`${Number(size).toLocaleString("en-US")} events`);
+      expect(await shown.textContent()).toContain(root);
+      expect(await shown.getByRole("definition").nth(2).locator("time").count()).toBe(1);
+      expect(await shown.textContent()).toContain((await t.call("admin", "GET", "/v1/audit/log/key")).body.trim());
       await expectNoSeriousA11yViolations(page, "status");
       await shot(page, "status");
 

@@ -21,6 +21,33 @@ async function readiness(): Promise<string> {
   return res.ok ? (body.status ?? "ready") : `not ready: ${body.detail ?? res.status}`;
 }
 
+interface AuditLogStatus {
+  /** The newest signed checkpoint, or null before the first event is sequenced. */
+  checkpoint: { origin: string; size: number; root: string; signedAt: string | null } | null;
+  verifierKey: string;
+}
+
+/** The audit log's newest checkpoint (its body: origin, size, root) and the verifier key anyone may check it with. */
+async function auditLogStatus(token: string | null): Promise<AuditLogStatus> {
+  const key = await fetch("/v1/audit/log/key");
+  const verifierKey = key.ok ? (await key.text()).trim() : "";
+  const res = await fetch("/v1/audit/log/checkpoint", { credentials: "same-origin", headers: authHeaders(token) });
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return { checkpoint: null, verifierKey };
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    await rawCall(token, "GET", "/v1/audit/log/checkpoint");
+  }
+  const [origin = "", size = "", root = ""] = (await res.text()).split("\n");
+  const modified = res.headers.get("last-modified");
+  return {
+    checkpoint: { origin, size: Number(size), root, signedAt: modified ? new Date(modified).toISOString() : null },
+    verifierKey,
+  };
+}
+
 export function StatusScreen() {
   const { token } = useSession();
   const ready = useLoad(readiness, []);
@@ -34,6 +61,8 @@ export function StatusScreen() {
     }
     return res.text();
   }, []);
+  const auditLog = useLoad(() => auditLogStatus(token), []);
+  const checkpoint = auditLog.data?.checkpoint;
 
   const text = metrics.data ?? "";
   const started = sumMetric(text, "tenant_registry_process_start_time_seconds").get("");
@@ -73,12 +102,41 @@ export function StatusScreen() {
         <dt>Memory (RSS)</dt>
         <dd>{rss ? `${Math.round(rss / 1048576)} MiB` : "—"}</dd>
       </dl>
-      <ErrorNote error={ready.error ?? doc.error ?? metrics.error} />
+      <h2>Audit log</h2>
+      <dl class="fields">
+        <dt>Checkpoint size</dt>
+        <dd>
+          {auditLog.loading
+            ? "loading…"
+            : checkpoint
+              ? `${checkpoint.size.toLocaleString("en-US")} events`
+              : auditLog.data
+                ? "none yet (nothing is sequenced)"
+                : "—"}
+        </dd>
+        <dt>Root hash</dt>
+        <dd>
+          <code class="break">{checkpoint?.root ?? "—"}</code>
+        </dd>
+        <dt>Signed</dt>
+        <dd>
+          <Time iso={checkpoint?.signedAt ?? null} />
+        </dd>
+        <dt>Verifier key</dt>
+        <dd>
+          <code class="break">{auditLog.data?.verifierKey || "—"}</code>
+        </dd>
+      </dl>
+      <p class="muted">
+        Anyone holding the verifier key can check the log with <code>tenant-registry audit verify --key …</code>.
+      </p>
+      <ErrorNote error={ready.error ?? doc.error ?? metrics.error ?? auditLog.error} />
       <button
         type="button"
         onClick={() => {
           ready.reload();
           metrics.reload();
+          auditLog.reload();
         }}
       >
         Refresh

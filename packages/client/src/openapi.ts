@@ -3598,6 +3598,8 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    /** @description When the registry signed this checkpoint (an HTTP date). */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content: {
