@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newTestToken, uniqueSlug } from "./helpers/app.js";
-import { runCli, type ServerProcess, startServerProcess } from "./helpers/process.js";
+import { COMPILED_CLI } from "./helpers/compiled.js";
+import { migratedDataDir, runCli, type ServerProcess, startServerProcess } from "./helpers/process.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -13,7 +13,7 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const controlChars = (s: string) => [...s].filter((c) => c !== "\n" && (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f));
 
 describe("the CLI's audit commands against a running registry", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "tr-cli-audit-"));
+  const dataDir = migratedDataDir("tr-cli-audit-");
   const admin = newTestToken();
   let server: ServerProcess;
   let env: Record<string, string>;
@@ -65,21 +65,7 @@ describe("the CLI's audit commands against a running registry", () => {
     // Pages of 2 make the tail cross page boundaries and get its last page back on every poll.
     const child = spawn(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        "src/cli.ts",
-        "audit",
-        "tail",
-        "--follow",
-        "--json",
-        "--tenant",
-        tenant.slug,
-        "--limit",
-        "2",
-        "--interval",
-        "100",
-      ],
+      [COMPILED_CLI, "audit", "tail", "--follow", "--json", "--tenant", tenant.slug, "--limit", "2", "--interval", "100"],
       { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";

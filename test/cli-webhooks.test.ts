@@ -1,14 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newTestToken } from "./helpers/app.js";
 import { openTestDb, type TestDb } from "./helpers/db.js";
-import { runCli, type ServerProcess, startServerProcess } from "./helpers/process.js";
+import { migratedDataDir, runCli, type ServerProcess, startServerProcess } from "./helpers/process.js";
 import { type Receiver, startReceiver } from "./helpers/receiver.js";
 
 describe("the CLI's webhooks commands against a running registry", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "tr-cli-hooks-"));
+  const dataDir = migratedDataDir("tr-cli-hooks-");
   const admin = newTestToken();
   let store: TestDb | undefined;
   let server: ServerProcess;

@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newTestToken, uniqueSlug } from "./helpers/app.js";
-import { runCli, type ServerProcess, startServerProcess } from "./helpers/process.js";
+import { migratedDataDir, runCli, type ServerProcess, startServerProcess } from "./helpers/process.js";
 
 describe("the CLI against a running registry", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "tr-cli-"));
+  const dataDir = migratedDataDir("tr-cli-");
   const emptyDir = mkdtempSync(join(tmpdir(), "tr-cli-empty-"));
   const admin = newTestToken();
   let server: ServerProcess;

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newTestToken, uniqueSlug } from "./helpers/app.js";
-import { type ServerProcess, startServerProcess } from "./helpers/process.js";
+import { migratedDataDir, type ServerProcess, startServerProcess } from "./helpers/process.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -45,7 +45,7 @@ server.listen(0, "127.0.0.1", () => process.stdout.write(\`listening \${server.a
 
 describe("@tenant-registry/client, packed and installed into a plain JavaScript project", () => {
   const scratch = mkdtempSync(join(tmpdir(), "tr-client-pkg-"));
-  const dataDir = mkdtempSync(join(tmpdir(), "tr-client-pkg-data-"));
+  const dataDir = migratedDataDir("tr-client-pkg-data-");
   const admin = newTestToken();
   const service = newTestToken();
   let registry: ServerProcess;

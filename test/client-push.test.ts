@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createRegistryClient, ok, type RegistryClient, registryAuthHook } from "@tenant-registry/client";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newTestToken, uniqueSlug } from "./helpers/app.js";
 import { openTestDb, type TestDb } from "./helpers/db.js";
-import { type ServerProcess, startServerProcess } from "./helpers/process.js";
+import { migratedDataDir, type ServerProcess, startServerProcess } from "./helpers/process.js";
 import { TcpProxy } from "./helpers/tcp-proxy.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -18,7 +16,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * silence the feed alone while verify calls still get through.
  */
 describe("push invalidation: a product's cache follows the registry's change feed", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "tr-push-"));
+  const dataDir = migratedDataDir("tr-push-");
   const admin = newTestToken();
   const service = newTestToken();
   let server: ServerProcess;

@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import {
   createKeyChecker,
@@ -20,7 +18,7 @@ import {
 } from "tenant-registry/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newTestToken, uniqueSlug } from "./helpers/app.js";
-import { type ServerProcess, startServerProcess } from "./helpers/process.js";
+import { migratedDataDir, type ServerProcess, startServerProcess } from "./helpers/process.js";
 
 // As a product team using the Fastify hook declares it (the client package does not depend on Fastify).
 declare module "fastify" {
@@ -30,7 +28,7 @@ declare module "fastify" {
 }
 
 describe("the typed client and the verify middleware against a running registry", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "tr-client-"));
+  const dataDir = migratedDataDir("tr-client-");
   const admin = newTestToken();
   const service = newTestToken();
   let server: ServerProcess;

@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { DataDirLockedError, LOCK_FILE, lockDataDir } from "../src/store/data-dir-lock.js";
 import { newTestToken } from "./helpers/app.js";
-import { runCli, startServerProcess } from "./helpers/process.js";
+import { migratedDataDir, runCli, startServerProcess } from "./helpers/process.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const dirs: string[] = [];
@@ -99,7 +99,8 @@ describe("the data directory lock", () => {
 
 describe("two server processes on one data directory", () => {
   it("the second exits non-zero naming the directory and the holder; the first keeps serving; a SIGKILLed holder does not block the next start", async () => {
-    const dataDir = join(newDir("tr-lock-srv-"), "data");
+    const dataDir = migratedDataDir("tr-lock-srv-");
+    dirs.push(dataDir);
     const token = newTestToken();
     const env = { DATA_DIR: dataDir, REGISTRY_ADMIN_TOKEN: token };
     const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
@@ -134,8 +135,9 @@ describe("two server processes on one data directory", () => {
   }, 400_000);
 
   it("tightens an existing data directory to 0700 and warns about a readable admin token file", async () => {
-    const dataDir = join(newDir("tr-perm-"), "data");
-    mkdirSync(dataDir, { mode: 0o755 });
+    // An existing data directory (already created and migrated), opened to others.
+    const dataDir = migratedDataDir("tr-perm-");
+    dirs.push(dataDir);
     chmodSync(dataDir, 0o755);
     writeFileSync(join(dataDir, "admin-token"), `${newTestToken()}\n`, { mode: 0o644 });
     chmodSync(join(dataDir, "admin-token"), 0o644);

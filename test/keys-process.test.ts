@@ -1,19 +1,14 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt } from "../scripts/build.js";
+import { rmSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
 import { openPglite } from "../src/store/pglite.js";
 import { newTestToken } from "./helpers/app.js";
-import { startServerProcess } from "./helpers/process.js";
+import { COMPILED_CLI } from "./helpers/compiled.js";
+import { migratedDataDir, startServerProcess } from "./helpers/process.js";
 
 describe("API keys in the server process", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "tr-keys-"));
+  const dataDir = migratedDataDir("tr-keys-");
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
-  // bin/tenant-registry.js runs dist/: compile it here, outside any test's timeout.
-  beforeAll(() => ensureBuilt(), 300_000);
 
   it("SIGTERM writes pending last_used_at before the store closes", async () => {
     const admin = newTestToken();
@@ -45,10 +40,10 @@ describe("API keys in the server process", () => {
     }
   }, 60_000);
 
+  // The compiled layout (test/helpers/compiled.ts, as dist/ is laid out); .ci/run does the same with dist/ after `npm run build`.
   it("hashes keys when started from another directory (the worker threads load the compiled worker)", async () => {
     const admin = newTestToken();
-    const bin = fileURLToPath(new URL("../bin/tenant-registry.js", import.meta.url));
-    const child = spawn(process.execPath, [bin, "serve"], {
+    const child = spawn(process.execPath, [COMPILED_CLI, "serve"], {
       cwd: dataDir,
       env: { PATH: process.env.PATH ?? "", DATABASE_URL: "memory:", PORT: "0", REGISTRY_ADMIN_TOKEN: admin },
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { newTestToken } from "./helpers/app.js";
 import { openTestDb, type TestDb } from "./helpers/db.js";
-import { runCli, startServerProcess } from "./helpers/process.js";
+import { migratedDataDir, runCli, startServerProcess } from "./helpers/process.js";
 
 describe("the server process, embedded default", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "tr-data-"));
@@ -105,7 +105,8 @@ describe("the server process and its catalog file", () => {
   });
 
   it("serves the shipped catalog by default and CATALOG_FILE's when set; a product left out is retired on the next start", async () => {
-    const dataDir = join(dir, "data");
+    const dataDir = migratedDataDir("tr-catalog-data-");
+    onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
     const token = newTestToken();
     const env = { DATA_DIR: dataDir, REGISTRY_ADMIN_TOKEN: token };
     const keys = async (url: string) => {

@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { newTestToken } from "../helpers/app.js";
-import { startServerProcess } from "../helpers/process.js";
+import { migratedDataDir, startServerProcess } from "../helpers/process.js";
 
 /**
  * SIGTERM under load: requests already accepted complete, the listener
@@ -11,7 +9,7 @@ import { startServerProcess } from "../helpers/process.js";
  * is in the store afterwards.
  */
 describe("graceful shutdown", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "tr-shutdown-"));
+  const dataDir = migratedDataDir("tr-shutdown-");
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it("finishes in-flight requests, refuses new connections, exits 0", async () => {

@@ -1,5 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { cpSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { inject } from "vitest";
+import { COMPILED_CLI } from "./compiled.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -13,11 +18,23 @@ export interface ServerProcess {
 }
 
 /**
- * Start `tenant-registry serve` as a user would, on a free port; resolve once it logs that it is ready.
+ * A new embedded data directory, already created and migrated (a copy of
+ * the one global-setup made): a server started on it skips initdb, which
+ * costs seconds and ~800 MB. Tests of a first start use an empty folder.
+ */
+export function migratedDataDir(prefix = "tr-data-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cpSync(inject("pgliteDataDir"), dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Start `tenant-registry serve` as a user would (the compiled sources,
+ * test/helpers/compiled.ts), on a free port; resolve once it logs that it is ready.
  * A fresh embedded data dir runs initdb first, which can take a minute on a busy machine: hence the generous default.
  */
 export function startServerProcess(env: Record<string, string>, args: string[] = ["serve"], timeoutMs = 90_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+  const child = spawn(process.execPath, [COMPILED_CLI, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", PORT: "0", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -58,9 +75,9 @@ export function startServerProcess(env: Record<string, string>, args: string[] =
   });
 }
 
-/** Run the CLI to completion. */
+/** Run the CLI (compiled, as above) to completion. */
 export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+  const child = spawn(process.execPath, [COMPILED_CLI, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
