@@ -14,6 +14,7 @@ import { auditLogRoutes } from "./http/audit-log.js";
 import { registerAuth, TokenTable } from "./http/auth.js";
 import { AuthFailureLimiter } from "./http/auth-limit.js";
 import { catalogRoutes } from "./http/catalog.js";
+import { cachedSerializerFactory } from "./http/compiled-schemas.js";
 import { consoleRoutes } from "./http/console.js";
 import { entitlementRoutes } from "./http/entitlements.js";
 import { registerErrorHandling, sendProblem, toProblem } from "./http/errors.js";
@@ -91,6 +92,8 @@ export async function buildApp(opts: BuildOptions): Promise<App> {
       return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+    // Response serializers compiled once per distinct schema (compiled-schemas.ts).
+    schemaController: { compilersFactory: { buildSerializer: cachedSerializerFactory() } },
     forceCloseConnections: "idle",
     ...serverTimeouts(opts.config),
     logController: new RegistryLogController(),
