@@ -43,6 +43,14 @@ const LEASE_CUT_MS = LEASE_RENEW_MS + 2_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 /** Deliveries leased per claim statement: a burst of probes is leased in steps that each take little time. */
 const CLAIM_CHUNK = 250;
+/**
+ * Attempts started per turn of the event loop when a claim brings many at once: between slices the
+ * loop answers I/O (responses of attempts already started, the next claim, renewals, API requests),
+ * so a thousand first attempts never hold it for the time it takes to open a thousand sockets.
+ */
+const START_SLICE = 50;
+/** Audit events kept after a claim read them: the next chunks of a burst (the same events) skip the read. */
+const EVENT_CACHE = 1000;
 /** The longest a failing endpoint's next attempt is held back (each delivery's own retry schedule still applies). */
 const BREAKER_MAX_MS = 30_000;
 
@@ -100,6 +108,11 @@ export class WebhookWorker {
   /** Endpoints whose last attempts failed: how many in a row, and until when the next one waits. */
   private readonly failing = new Map<string, { failures: number; until: number }>();
   private inFlight = 0;
+  /** Endpoints with newly claimed deliveries, in claim order, waiting for the next slice of starts. */
+  private readonly ready = new Set<string>();
+  private pumping = false;
+  /** Recently read audit events by id (insertion order = age): payloads are immutable, so never stale. */
+  private readonly events = new Map<string, AuditEvent>();
   private dispatching: Promise<void> | null = null;
   private dispatchAgain = false;
   /** The claims of endpoints known healthy, apart: a burst of probes to failing ones never delays them. */
@@ -228,7 +241,12 @@ export class WebhookWorker {
    * endpoints known healthy only, the slow lane for every other (new, failing) endpoint; endpoints
    * not named may lease `otherwise` (they hold none).
    */
-  private allowances(lane: "fast" | "slow"): { allowed: Record<string, number>; otherwise: number; only: string[] | null } {
+  private allowances(lane: "fast" | "slow"): {
+    allowed: Record<string, number>;
+    otherwise: number;
+    only: string[] | null;
+    last?: string[];
+  } {
     const over = this.held.size >= MAX_HELD;
     const holding = new Map<string, number>();
     for (const h of this.held.values()) holding.set(h.claimed.endpoint_id, (holding.get(h.claimed.endpoint_id) ?? 0) + 1);
@@ -246,7 +264,8 @@ export class WebhookWorker {
     // Held ones are at their one; healthy ones are the fast lane's.
     for (const id of holding.keys()) allowed[id] = 0;
     for (const id of this.healthy) allowed[id] = 0;
-    return { allowed, otherwise: 1, only: null };
+    // Endpoints never seen failing come first: a chunked claim reaches them before the failing ones.
+    return { allowed, otherwise: 1, only: null, last: [...this.failing.keys()].filter((id) => allowed[id] === undefined) };
   }
 
   private async cycle(lane: "fast" | "slow"): Promise<void> {
@@ -258,12 +277,7 @@ export class WebhookWorker {
         const sentAt = Date.now();
         const claimed = await deliveryClaim(this.db, { ...a, limit: CLAIM_CHUNK, leaseMs: LEASE_MS, token });
         if (claimed.length === 0) break;
-        // log_index stays null in payloads: it is set after the commit, and a retry must carry the same body.
-        const events = await auditFindByIds(
-          this.db,
-          claimed.flatMap((c) => (c.event_id === null ? [] : [c.event_id])),
-          { withLogIndex: false },
-        );
+        const events = await this.eventsOf(claimed);
         const endpoints = new Set<string>();
         for (const c of claimed) {
           const h: Held = {
@@ -278,17 +292,67 @@ export class WebhookWorker {
           this.held.set(c.id, h);
           endpoints.add(c.endpoint_id);
         }
-        for (const id of endpoints) this.take(id);
+        // Healthy endpoints' deliveries start now. The slow lane's (a burst of first attempts or probes)
+        // start in slices, the first one now: the next claim goes out meanwhile, not after them, and a
+        // healthy endpoint's deliveries never queue behind them.
+        if (lane === "fast") for (const id of endpoints) this.take(id);
+        else this.startSoon(endpoints);
       }
     } catch (err) {
       this.log.warn({ err, lane }, "webhook worker: claim failed; retrying on the next wake-up");
     }
   }
 
-  /** Start an endpoint's queued deliveries while it has free slots. */
-  private take(endpointId: string): void {
+  /** The audit events these deliveries carry, from the cache or read once (absent: the event could not be read). */
+  private async eventsOf(claimed: readonly Claimed[]): Promise<Map<string, AuditEvent>> {
+    const found = new Map<string, AuditEvent>();
+    const missing = new Set<string>();
+    for (const c of claimed) {
+      if (c.event_id === null) continue;
+      const e = this.events.get(c.event_id);
+      if (e) found.set(c.event_id, e);
+      else missing.add(c.event_id);
+    }
+    if (missing.size > 0) {
+      // log_index stays null in payloads: it is set after the commit, and a retry must carry the same body.
+      for (const [id, e] of await auditFindByIds(this.db, [...missing], { withLogIndex: false })) {
+        found.set(id, e);
+        this.events.set(id, e);
+      }
+      for (const id of this.events.keys()) {
+        if (this.events.size <= EVENT_CACHE) break;
+        this.events.delete(id);
+      }
+    }
+    return found;
+  }
+
+  /** Start these endpoints' queued deliveries: a slice now, the rest a slice per turn of the event loop. */
+  private startSoon(endpointIds: Iterable<string>): void {
+    for (const id of endpointIds) this.ready.add(id);
+    if (!this.pumping) this.pump();
+  }
+
+  private pump(): void {
+    this.pumping = true;
+    let started = 0;
+    for (const id of this.ready) {
+      if (started >= START_SLICE) break;
+      this.ready.delete(id);
+      started += this.take(id);
+    }
+    if (this.ready.size > 0 && !this.stopped) setImmediate(() => this.pump());
+    else {
+      this.ready.clear();
+      this.pumping = false;
+    }
+  }
+
+  /** Start an endpoint's queued deliveries while it has free slots; returns how many were started. */
+  private take(endpointId: string): number {
     const list = this.queued.get(endpointId);
     const slots = this.healthy.has(endpointId) ? this.settings.concurrency : 1;
+    let started = 0;
     while (list && list.length > 0 && (this.running.get(endpointId) ?? 0) < slots && !this.stopped) {
       const next = list.shift() as Held;
       // Too little of its lease left (renewals failing): let it lapse and be claimed afresh.
@@ -297,8 +361,10 @@ export class WebhookWorker {
         continue;
       }
       this.begin(next);
+      started++;
     }
     if (list && list.length === 0) this.queued.delete(endpointId);
+    return started;
   }
 
   private begin(h: Held): void {

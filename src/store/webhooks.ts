@@ -271,11 +271,24 @@ export interface Claimed {
  */
 export async function deliveryClaim(
   q: Queryable,
-  opts: { allowed: Record<string, number>; otherwise: number; only: string[] | null; limit: number; leaseMs: number; token: string },
+  opts: {
+    allowed: Record<string, number>;
+    otherwise: number;
+    only: string[] | null;
+    /** Endpoints taken after all the others (those failing): a chunked claim reaches the others first. */
+    last?: string[];
+    limit: number;
+    leaseMs: number;
+    token: string;
+  },
 ): Promise<Claimed[]> {
   return q.query<Claimed & { [k: string]: unknown }>(
     `WITH picked AS (
-       SELECT d.id FROM webhook_endpoints w CROSS JOIN LATERAL (
+       SELECT d.id FROM (
+         SELECT w.id FROM webhook_endpoints w
+          WHERE w.enabled AND ($5::uuid[] IS NULL OR w.id = ANY($5::uuid[]))
+          ORDER BY w.id = ANY($7::uuid[])
+       ) w CROSS JOIN LATERAL (
          SELECT id FROM webhook_deliveries d
           WHERE d.endpoint_id = w.id AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= now()
             AND (d.lease_until IS NULL OR d.lease_until < now())
@@ -283,7 +296,6 @@ export async function deliveryClaim(
           LIMIT greatest(0, coalesce(($1::jsonb ->> w.id::text)::int, $2::int))
           FOR UPDATE SKIP LOCKED
        ) d
-       WHERE w.enabled AND ($5::uuid[] IS NULL OR w.id = ANY($5::uuid[]))
        LIMIT $6
      ), claimed AS (
        UPDATE webhook_deliveries d SET lease_until = now() + $3 * interval '1 millisecond', lease_token = $4
@@ -295,7 +307,7 @@ export async function deliveryClaim(
                  THEN ARRAY[w.secret, w.previous_secret] ELSE ARRAY[w.secret] END AS secrets
        FROM claimed c JOIN webhook_endpoints w ON w.id = c.endpoint_id
       ORDER BY c.event_id NULLS FIRST`,
-    [JSON.stringify(opts.allowed), opts.otherwise, opts.leaseMs, opts.token, opts.only, opts.limit],
+    [JSON.stringify(opts.allowed), opts.otherwise, opts.leaseMs, opts.token, opts.only, opts.limit, opts.last ?? []],
   );
 }
 

@@ -1,56 +1,24 @@
+import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
-import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { DELIVERY_CHANNEL, ENDPOINTS_CHANGED, webhookInsert } from "../../src/store/webhooks.js";
 import { newTestToken, openTestApp, type TestApp, uniqueSlug } from "../helpers/app.js";
 import { openTestDb, type TestDb } from "../helpers/db.js";
+import { type Misbehaving, startMisbehaving } from "../helpers/misbehaving-receivers.js";
 import { type ServerProcess, startServerProcess } from "../helpers/process.js";
 
 /**
  * PostgreSQL only: a thousand misbehaving receivers beside a healthy one, an
  * instance killed with deliveries leased, endpoints deleted while events
- * arrive. Receivers listen on 127.0.0.1 in this process; the registry runs
- * in its own process where the test measures it (as it runs in production).
+ * arrive. The healthy receiver listens on 127.0.0.1 in this process, the
+ * thousand misbehaving ones in a process of their own (so their accepts and
+ * dribbles do not delay the receipt times measured here), and the registry
+ * in its own process, as in production.
  */
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-type Behaviour = "hang" | "dribble" | "redirect" | "close";
-
-/** A raw TCP receiver that misbehaves on every request. */
-async function misbehave(kind: Behaviour): Promise<{ server: Server; url: string; sockets: Set<Socket> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
-    let answered = false;
-    socket.on("data", () => {
-      if (answered) return;
-      answered = true;
-      if (kind === "redirect") {
-        socket.write(`HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/elsewhere\r\ncontent-length: 0\r\n\r\n`);
-      } else if (kind === "close") {
-        socket.write("HTTP/1.1 200 OK\r\ncontent-le");
-        socket.destroy();
-      } else if (kind === "dribble") {
-        // A header that never ends, one byte at a time.
-        const line = "HTTP/1.1 200 OK\r\nx-slow: ";
-        let i = 0;
-        const timer = setInterval(() => {
-          if (socket.destroyed) return clearInterval(timer);
-          socket.write(i < line.length ? (line[i] as string) : "a");
-          i++;
-        }, 200);
-        socket.on("close", () => clearInterval(timer));
-      }
-      // "hang": read the request and never answer.
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, sockets };
-}
 
 interface Healthy {
   server: HttpServer;
@@ -112,16 +80,26 @@ const createTenant = async (url: string, token: string): Promise<void> => {
   if (res.status !== 201) throw new Error(`tenant create: ${res.status} ${await res.text()}`);
 };
 
+/** The registry's event-loop thread's time waiting for a CPU (ms), from /proc/<pid>/schedstat; undefined off Linux. */
+function runQueueWaitMs(pid: number): number | undefined {
+  try {
+    const [, wait] = readFileSync(`/proc/${pid}/schedstat`, "utf8").trim().split(/\s+/);
+    return wait === undefined ? undefined : Number(wait) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
 const quantile = (xs: number[], q: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? Number.NaN;
 
 describe.skipIf(!process.env.TEST_DATABASE_URL)("webhooks under misbehaving receivers and failures (PostgreSQL)", () => {
-  it("a healthy endpoint gets every delivery beside 1,000 misbehaving endpoints (p99 <= 1 s with WEBHOOK_FAIRNESS_STRICT=1)", {
+  it("a healthy endpoint gets every delivery beside 1,000 misbehaving endpoints, lag p99 <= 1 s with WEBHOOK_FAIRNESS_STRICT=1 (a CI bound otherwise)", {
     timeout: 180_000,
   }, async () => {
     const store = await openTestDb("postgres");
     const admin = newTestToken();
-    const bad: Awaited<ReturnType<typeof misbehave>>[] = [];
+    let bad: Misbehaving | undefined;
     let server: ServerProcess | undefined;
     const healthy = await healthyReceiver();
     try {
@@ -130,50 +108,76 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("webhooks under misbehaving rece
         REGISTRY_ADMIN_TOKEN: admin,
         WEBHOOK_ALLOW_PRIVATE: "true",
       });
-      const plan: [Behaviour, number][] = [
+      bad = await startMisbehaving([
         ["hang", 500],
         ["dribble", 400],
         ["redirect", 50],
         ["close", 50],
-      ];
-      for (const [kind, n] of plan) for (let i = 0; i < n; i++) bad.push(await misbehave(kind));
+      ]);
       const after = await lastEventId(store);
       // In one statement (the healthy one last), then the notice every worker listens for.
       await store.db.query(
         `INSERT INTO webhook_endpoints (id, url, events, secret, after_event_id)
          SELECT gen_random_uuid(), u.url, ARRAY['tenant.created'], $2, $3::bigint FROM unnest($1::text[]) WITH ORDINALITY AS u(url, n) ORDER BY u.n`,
-        [[...bad.map((x) => x.url), healthy.url], SECRET, after],
+        [[...bad.urls, healthy.url], SECRET, after],
       );
       await store.db.query("SELECT pg_notify($1, $2)", [DELIVERY_CHANNEL, ENDPOINTS_CHANGED]);
+      // The registry's event-loop thread's run-queue wait, sampled through the run (see the bound below).
+      const pid = server.child.pid as number;
+      const waits: [number, number][] = [];
+      const sampler = setInterval(() => {
+        const w = runQueueWaitMs(pid);
+        if (w !== undefined) waits.push([Date.now(), w]);
+      }, 20);
+      const waitAt = (t: number) => (waits.findLast(([at]) => at <= t) ?? waits[0])?.[1];
       // One event a second for 40 s, from right after the endpoints were created.
       const EVENTS = 40;
       const start = Date.now();
-      for (let i = 0; i < EVENTS; i++) {
-        await sleep(Math.max(0, start + i * 1000 - Date.now()));
-        await createTenant(server.url, admin);
+      try {
+        for (let i = 0; i < EVENTS; i++) {
+          await sleep(Math.max(0, start + i * 1000 - Date.now()));
+          await createTenant(server.url, admin);
+        }
+        const end = Date.now() + 15_000;
+        while (healthy.arrivals.size < EVENTS && Date.now() < end) await sleep(100);
+      } finally {
+        clearInterval(sampler);
       }
-      const end = Date.now() + 15_000;
-      while (healthy.arrivals.size < EVENTS && Date.now() < end) await sleep(100);
       expect(healthy.arrivals.size).toBe(EVENTS);
-      const lags = [...healthy.arrivals.values()].map((a) => a.at - a.createdAt);
-      const first = [...healthy.arrivals.values()].sort((a, b) => a.createdAt - b.createdAt)[0];
-      const p50 = quantile(lags, 0.5);
-      const p99 = quantile(lags, 0.99);
+      const arrivals = [...healthy.arrivals.values()].sort((a, b) => a.createdAt - b.createdAt);
+      const lags = arrivals.map((a) => a.at - a.createdAt);
+      // Of each lag, the time the registry was ready to run but waited for a CPU that other
+      // processes held (undefined where /proc/<pid>/schedstat cannot be read).
+      const queued = arrivals.map((a) => {
+        const [from, to] = [waitAt(a.createdAt), waitAt(a.at)];
+        return from === undefined || to === undefined ? undefined : Math.max(0, to - from);
+      });
+      const own = queued.every((q) => q !== undefined) ? lags.map((l, i) => l - (queued[i] as number)) : undefined;
+      const ms = (n: number | undefined) => (n === undefined ? "?" : Math.round(n));
       console.log(
-        `healthy endpoint beside 1,000 misbehaving: ${EVENTS} events, lag p50 ${p50} ms, p99 ${p99} ms, max ${Math.max(...lags)} ms, first ${first ? first.at - first.createdAt : "?"} ms`,
+        `healthy endpoint beside 1,000 misbehaving: ${EVENTS} events, lag p50 ${quantile(lags, 0.5)} ms, p99 ${quantile(lags, 0.99)} ms, ` +
+          `first ${lags[0]} ms; less the registry's run-queue wait: p50 ${ms(own && quantile(own, 0.5))} ms, ` +
+          `p99 ${ms(own && quantile(own, 0.99))} ms, first ${ms(own?.[0])} ms (waited ${ms(queued[0])} ms)`,
       );
       // The worker never failed meanwhile.
       expect(server.stdout()).not.toMatch(/webhook worker: (claim|fan-out) failed|could not (renew|record)/);
-      // SPEC's bound (p99 <= 1 s) is not yet met on a busy 2-core machine (docs/webhooks.md, "Not yet
-      // shown"); it is asserted when asked for (WEBHOOK_FAIRNESS_STRICT=1, on a quiet machine), and
-      // otherwise only printed above, so that CI does not hinge on the load it shares the machine with.
-      if (process.env.WEBHOOK_FAIRNESS_STRICT === "1") expect(p99).toBeLessThanOrEqual(1000);
+      // SPEC: p99 <= 1 s over all 40 events, the first included: asserted as it is on a quiet machine
+      // (WEBHOOK_FAIRNESS_STRICT=1). CI runs two files at once on 2 cores, and the first event's burst
+      // (a thousand and one sockets opened) is CPU work that the machine's other load stretches by its
+      // own amount, so there: the typical lag is held to 1 s as it is, and the p99 to 3 s once the
+      // time the registry's event loop was runnable but waiting for a CPU is taken out of each lag
+      // (the waits of PostgreSQL and the receivers on the same path are not, hence 3 s, not 1 s). What
+      // a fairness fault costs is waiting the registry does not spend runnable (a healthy delivery
+      // behind misbehaving ones: their 10 s timeout; claims in no order: issue 20's 12 s), so both
+      // lines still catch it. docs/webhooks.md, "Isolation between endpoints", has the figures.
+      if (process.env.WEBHOOK_FAIRNESS_STRICT === "1") expect(quantile(lags, 0.99)).toBeLessThanOrEqual(1000);
+      else {
+        expect(quantile(lags, 0.5)).toBeLessThanOrEqual(1000);
+        if (own) expect(quantile(own, 0.99)).toBeLessThanOrEqual(3000);
+      }
     } finally {
       await server?.stop("SIGKILL");
-      for (const b of bad) {
-        for (const s of b.sockets) s.destroy();
-        b.server.close();
-      }
+      await bad?.stop();
       await closeHttp(healthy.server);
       await store.close();
     }
