@@ -150,7 +150,7 @@ const toCheckpoint = (r: CheckpointRow): StoredCheckpoint => ({
 export async function auditLogCheckpoint(q: Queryable, size?: number): Promise<StoredCheckpoint | undefined> {
   const rows = await q.query<CheckpointRow>(
     size === undefined
-      ? "SELECT size::text AS size, root, note, signed_at FROM audit_log_checkpoints ORDER BY size DESC LIMIT 1"
+      ? "SELECT size::text AS size, root, note, signed_at FROM audit_log_checkpoints ORDER BY audit_log_checkpoints.size DESC LIMIT 1"
       : "SELECT size::text AS size, root, note, signed_at FROM audit_log_checkpoints WHERE size = $1",
     size === undefined ? [] : [size],
   );

@@ -118,6 +118,28 @@ describe.each(ENGINES)("verifiable audit log on %s", (engine) => {
     if (unsigned) expect((await t.call("auditor", "GET", `/v1/audit/log/checkpoint?size=${unsigned}`)).statusCode).toBe(404);
   }, 60_000);
 
+  it("serves the largest checkpoint as the newest when the size gains a digit (999 then 1000)", async () => {
+    const newest = async () =>
+      Number((await t.store.db.query<{ n: string }>("SELECT max(size)::text AS n FROM audit_log_checkpoints"))[0]?.n ?? 0);
+    // Sequence everything posted so far, then fill the log up to a size of all nines.
+    await checkpointAtLeast((await allEvents()).length);
+    const size = await newest();
+    const nines = 10 ** String(size + 1).length - 1;
+    const fill = nines - size;
+    for (let i = 0; i < fill; i += 1000) {
+      const n = Math.min(1000, fill - i);
+      const res = await t.call("service", "POST", "/v1/audit/batch", { events: Array.from({ length: n }, () => ({ action: "log.fill" })) });
+      expect(res.statusCode).toBe(201);
+    }
+    await expect.poll(newest, { timeout: 15_000, interval: 50 }).toBe(nines);
+    expect((await t.call("service", "POST", "/v1/audit", { action: "log.digit" })).statusCode).toBe(201);
+    await expect.poll(newest, { timeout: 15_000, interval: 50 }).toBe(nines + 1);
+    // Sizes compared as numbers, not as text ("999" > "1000").
+    const cp = await checkpointAtLeast(nines + 1);
+    expect(cp.size).toBe(nines + 1);
+    expect((await json(`/v1/audit/log/proof?index=${nines}`)).size).toBe(nines + 1);
+  }, 60_000);
+
   it("leaves are RFC 8785 bytes of what the API returns, through jsonb, on this engine", async () => {
     const [row] = await t.store.db.query<{ id: string }>(
       `INSERT INTO audit_events (actor_id, action, metadata) VALUES ('tester', 'log.canonical', $1::jsonb) RETURNING id::text AS id`,
