@@ -68,10 +68,30 @@ export async function auditLogSegments(q: Queryable, start: number, end: number)
   const rows = await q.query<SegmentRow>(
     `SELECT start_index::text AS start_index, event_ids, hashes FROM audit_log_leaves
       WHERE start_index > $1::bigint - 256 AND start_index < $2::bigint AND end_index > $1::bigint
-      ORDER BY start_index`,
+      ORDER BY audit_log_leaves.start_index`,
     [start, end],
   );
   return rows.map(toSegment);
+}
+
+/**
+ * The event ids of entries start … end−1, in log order: only the ids
+ * column of their segments (GET /v1/audit/log/entries needs no hashes).
+ */
+export async function auditLogEntryIds(q: Queryable, start: number, end: number): Promise<string[]> {
+  const rows = await q.query<{ start_index: string; event_ids: Uint8Array }>(
+    `SELECT start_index::text AS start_index, event_ids FROM audit_log_leaves
+      WHERE start_index > $1::bigint - 256 AND start_index < $2::bigint AND end_index > $1::bigint
+      ORDER BY audit_log_leaves.start_index`,
+    [start, end],
+  );
+  const ids: string[] = [];
+  for (const r of rows) {
+    const buf = Buffer.from(r.event_ids.buffer, r.event_ids.byteOffset, r.event_ids.byteLength);
+    const first = Number(r.start_index);
+    for (let i = Math.max(0, start - first); i < buf.length / 8 && first + i < end; i++) ids.push(buf.readBigInt64BE(i * 8).toString());
+  }
+  return ids;
 }
 
 /** Append entries starting at `start` (one row per 256-aligned run), with the new complete nodes and the checkpoint. */
