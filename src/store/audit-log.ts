@@ -63,13 +63,14 @@ const toSegment = (r: SegmentRow): Segment => {
   };
 };
 
-/** The segments holding entries start … end−1 (segments are at most 256 long and never cross a multiple of 256). */
-export async function auditLogSegments(q: Queryable, start: number, end: number): Promise<Segment[]> {
+/** The segments of the given blocks of 256 entries (block b: entries 256·b … 256·b + 255), in one query. */
+export async function auditLogBlockSegments(q: Queryable, blocks: readonly number[]): Promise<Segment[]> {
+  if (blocks.length === 0) return [];
   const rows = await q.query<SegmentRow>(
-    `SELECT start_index::text AS start_index, event_ids, hashes FROM audit_log_leaves
-      WHERE start_index > $1::bigint - 256 AND start_index < $2::bigint AND end_index > $1::bigint
-      ORDER BY audit_log_leaves.start_index`,
-    [start, end],
+    `SELECT l.start_index::text AS start_index, l.event_ids, l.hashes
+       FROM unnest($1::bigint[]) AS b(block)
+       JOIN audit_log_leaves l ON l.start_index >= b.block * 256 AND l.start_index < (b.block + 1) * 256`,
+    [blocks],
   );
   return rows.map(toSegment);
 }
