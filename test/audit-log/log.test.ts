@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import canonicalize from "canonicalize";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { generateSigner } from "../../src/domain/audit-log/note.js";
@@ -189,6 +190,33 @@ describe.each(ENGINES)("verifiable audit log on %s", (engine) => {
     expect(JSON.parse(expected).metadata).toEqual(e.metadata);
     const p = await json(`/v1/audit/log/proof?index=${index}`);
     expect(p.leaf_hash).toBe(b64(leafHashOf(Buffer.from(expected, "utf8"))));
+  });
+
+  it("leaves carry the times the API prints, odd ones included (microseconds, early years, offsets)", async () => {
+    const times = ["0099-03-04 05:06:07.5+00", "2026-01-02 03:04:05.123456+00", "2026-06-01 12:00:00+02", "1999-12-31 23:59:59.9+00"];
+    const rows = await t.store.db.query<{ id: string }>(
+      `INSERT INTO audit_events (actor_id, action, occurred_at)
+       SELECT 'tester', 'log.times', t::timestamptz FROM unnest($1::text[]) AS t RETURNING id::text AS id`,
+      [times],
+    );
+    const ids = rows.map((r) => r.id);
+    let events: AuditEvent[] = [];
+    await expect
+      .poll(
+        async () => {
+          events = (await json("/v1/audit?action=log.times&limit=100")).events.filter((e: AuditEvent) => ids.includes(e.id));
+          return events.length === times.length && events.every((e) => e.log_index !== null);
+        },
+        { timeout: 10_000, interval: 50 },
+      )
+      .toBe(true);
+    await checkpointAtLeast(Math.max(...events.map((e) => e.log_index as number)) + 1);
+    for (const e of events) {
+      const [leaf] = await leavesOf(e.log_index as number, (e.log_index as number) + 1);
+      const { log_index: _, ...fields } = e;
+      expect((leaf as Buffer).toString("utf8")).toBe(canonicalize(fields));
+    }
+    expect(events.map((e) => e.occurred_at)).toContain("0099-03-04T05:06:07.500Z");
   });
 
   it("refuses bad ranges with 400 and unknown checkpoints with 404; the key needs no token, the rest a reader", async () => {
