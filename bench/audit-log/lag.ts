@@ -36,7 +36,7 @@ export async function eventLags(pool: pg.Pool, afterId: string, seen: readonly S
   if (size !== before + rows.length) throw new Error(`the log holds ${size} entries, the database ${before + rows.length} events`);
   const signed = (
     await pool.query<{ size: string; at: number }>(
-      "SELECT size::text AS size, (extract(epoch FROM signed_at) * 1000)::float8 AS at FROM audit_log_checkpoints WHERE size > $1 ORDER BY size",
+      "SELECT size::text AS size, (extract(epoch FROM signed_at) * 1000)::float8 AS at FROM audit_log_checkpoints WHERE size > $1 ORDER BY audit_log_checkpoints.size",
       [before],
     )
   ).rows.map((r) => ({ size: Number(r.size), at: r.at }));

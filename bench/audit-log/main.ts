@@ -150,7 +150,7 @@ async function lagStep(s: Setup, rate: number, batch: number, seconds: number): 
     await new Promise((r) => setTimeout(r, 100));
     await poll.stop();
     const lag = await eventLags(s.pool, after, poll.seen);
-    // created_at is now() of the inserting transaction: it precedes the commit, which precedes the answer.
+    // created_at is the clock when the row took its id (0004_audit.sql): before the commit, which precedes the answer.
     const ack = run.acked.map((a) => a.doneAt - a.createdAt).sort((a, b) => a - b);
     const at = (p: number) => ack[Math.min(ack.length - 1, Math.floor(p * ack.length))] ?? Number.NaN;
     const sustained = run.skipped === 0 && run.achieved >= 0.95 * rate;
@@ -220,7 +220,9 @@ try {
   if (PARTS.has("lag") && onSetup) {
     say("");
     say(`## 1. Sequencing lag (load ${load()})`);
-    say("Lag: from an event's created_at (its transaction's start) to the first poll (every 20 ms) that saw a checkpoint covering it;");
+    say(
+      "Lag: from an event's created_at (the clock when its row took its id, in its short transaction) to the first poll (every 20 ms) that saw a checkpoint covering it;",
+    );
     say(
       "log_index and the checkpoint are written by the same transaction, so commit-to-log_index and commit-to-checkpoint are the same figure.",
     );
