@@ -126,9 +126,11 @@ export async function auditLogRoutes(app: App, { log }: { log: AuditLog }): Prom
           { additionalProperties: false },
         ),
         produces: ["application/x-ndjson"],
-        response: { 200: Type.String(), ...errors },
+        // A string in the document; the handler sends the bytes it built.
+        response: { 200: Type.Unsafe<string | Buffer>(Type.String()), ...errors },
       },
     },
-    async (req, reply) => reply.type("application/x-ndjson").send((await log.entries(req.query.start, req.query.end)).toString("utf8")),
+    // The bytes as built: no string round trip, no serializer (a Buffer is sent as is).
+    async (req, reply) => reply.type("application/x-ndjson").send(await log.entries(req.query.start, req.query.end)),
   );
 }

@@ -63,15 +63,36 @@ const toSegment = (r: SegmentRow): Segment => {
   };
 };
 
-/** The segments holding entries start … end−1 (segments are at most 256 long and never cross a multiple of 256). */
-export async function auditLogSegments(q: Queryable, start: number, end: number): Promise<Segment[]> {
+/** The segments of the given blocks of 256 entries (block b: entries 256·b … 256·b + 255), in one query. */
+export async function auditLogBlockSegments(q: Queryable, blocks: readonly number[]): Promise<Segment[]> {
+  if (blocks.length === 0) return [];
   const rows = await q.query<SegmentRow>(
-    `SELECT start_index::text AS start_index, event_ids, hashes FROM audit_log_leaves
-      WHERE start_index > $1::bigint - 256 AND start_index < $2::bigint AND end_index > $1::bigint
-      ORDER BY start_index`,
-    [start, end],
+    `SELECT l.start_index::text AS start_index, l.event_ids, l.hashes
+       FROM unnest($1::bigint[]) AS b(block)
+       JOIN audit_log_leaves l ON l.start_index >= b.block * 256 AND l.start_index < (b.block + 1) * 256`,
+    [blocks],
   );
   return rows.map(toSegment);
+}
+
+/**
+ * The event ids of entries start … end−1, in log order: only the ids
+ * column of their segments (GET /v1/audit/log/entries needs no hashes).
+ */
+export async function auditLogEntryIds(q: Queryable, start: number, end: number): Promise<string[]> {
+  const rows = await q.query<{ start_index: string; event_ids: Uint8Array }>(
+    `SELECT start_index::text AS start_index, event_ids FROM audit_log_leaves
+      WHERE start_index > $1::bigint - 256 AND start_index < $2::bigint AND end_index > $1::bigint
+      ORDER BY audit_log_leaves.start_index`,
+    [start, end],
+  );
+  const ids: string[] = [];
+  for (const r of rows) {
+    const buf = Buffer.from(r.event_ids.buffer, r.event_ids.byteOffset, r.event_ids.byteLength);
+    const first = Number(r.start_index);
+    for (let i = Math.max(0, start - first); i < buf.length / 8 && first + i < end; i++) ids.push(buf.readBigInt64BE(i * 8).toString());
+  }
+  return ids;
 }
 
 /** Append entries starting at `start` (one row per 256-aligned run), with the new complete nodes and the checkpoint. */
@@ -150,7 +171,7 @@ const toCheckpoint = (r: CheckpointRow): StoredCheckpoint => ({
 export async function auditLogCheckpoint(q: Queryable, size?: number): Promise<StoredCheckpoint | undefined> {
   const rows = await q.query<CheckpointRow>(
     size === undefined
-      ? "SELECT size::text AS size, root, note, signed_at FROM audit_log_checkpoints ORDER BY size DESC LIMIT 1"
+      ? "SELECT size::text AS size, root, note, signed_at FROM audit_log_checkpoints ORDER BY audit_log_checkpoints.size DESC LIMIT 1"
       : "SELECT size::text AS size, root, note, signed_at FROM audit_log_checkpoints WHERE size = $1",
     size === undefined ? [] : [size],
   );

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import canonicalize from "canonicalize";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { generateSigner } from "../../src/domain/audit-log/note.js";
@@ -118,6 +119,44 @@ describe.each(ENGINES)("verifiable audit log on %s", (engine) => {
     if (unsigned) expect((await t.call("auditor", "GET", `/v1/audit/log/checkpoint?size=${unsigned}`)).statusCode).toBe(404);
   }, 60_000);
 
+  it("serves the largest checkpoint as the newest when the size gains a digit (999 then 1000)", async () => {
+    const newest = async () =>
+      Number((await t.store.db.query<{ n: string }>("SELECT max(size)::text AS n FROM audit_log_checkpoints"))[0]?.n ?? 0);
+    // Sequence everything posted so far, then fill the log up to a size of all nines.
+    await checkpointAtLeast((await allEvents()).length);
+    const size = await newest();
+    const nines = 10 ** String(size + 1).length - 1;
+    const fill = nines - size;
+    for (let i = 0; i < fill; i += 1000) {
+      const n = Math.min(1000, fill - i);
+      const res = await t.call("service", "POST", "/v1/audit/batch", { events: Array.from({ length: n }, () => ({ action: "log.fill" })) });
+      expect(res.statusCode).toBe(201);
+    }
+    await expect.poll(newest, { timeout: 15_000, interval: 50 }).toBe(nines);
+    expect((await t.call("service", "POST", "/v1/audit", { action: "log.digit" })).statusCode).toBe(201);
+    await expect.poll(newest, { timeout: 15_000, interval: 50 }).toBe(nines + 1);
+    // Sizes compared as numbers, not as text ("999" > "1000").
+    const cp = await checkpointAtLeast(nines + 1);
+    expect(cp.size).toBe(nines + 1);
+    expect((await json(`/v1/audit/log/proof?index=${nines}`)).size).toBe(nines + 1);
+
+    // Entries across segments whose starts gain a digit (256 … 1280) come in log order.
+    const more = Math.max(0, 1300 - (nines + 1));
+    for (let i = 0; i < more; i += 1000) {
+      const n = Math.min(1000, more - i);
+      expect(
+        (await t.call("service", "POST", "/v1/audit/batch", { events: Array.from({ length: n }, () => ({ action: "log.fill" })) }))
+          .statusCode,
+      ).toBe(201);
+    }
+    const big = await checkpointAtLeast(nines + 1 + more);
+    const sequenced = (await allEvents()).filter((e) => e.log_index !== null && e.log_index < big.size);
+    const start = Math.max(0, big.size - 10_000);
+    const ids = (await leavesOf(start, big.size)).map((l) => JSON.parse(l.toString("utf8")).id);
+    expect(ids).toEqual(sequenced.slice(start).map((e) => e.id));
+    expect(b64(mth((await leavesOf(0, big.size)).map(leafHashOf)))).toBe(b64(big.root));
+  }, 60_000);
+
   it("leaves are RFC 8785 bytes of what the API returns, through jsonb, on this engine", async () => {
     const [row] = await t.store.db.query<{ id: string }>(
       `INSERT INTO audit_events (actor_id, action, metadata) VALUES ('tester', 'log.canonical', $1::jsonb) RETURNING id::text AS id`,
@@ -151,6 +190,33 @@ describe.each(ENGINES)("verifiable audit log on %s", (engine) => {
     expect(JSON.parse(expected).metadata).toEqual(e.metadata);
     const p = await json(`/v1/audit/log/proof?index=${index}`);
     expect(p.leaf_hash).toBe(b64(leafHashOf(Buffer.from(expected, "utf8"))));
+  });
+
+  it("leaves carry the times the API prints, odd ones included (microseconds, early years, offsets)", async () => {
+    const times = ["0099-03-04 05:06:07.5+00", "2026-01-02 03:04:05.123456+00", "2026-06-01 12:00:00+02", "1999-12-31 23:59:59.9+00"];
+    const rows = await t.store.db.query<{ id: string }>(
+      `INSERT INTO audit_events (actor_id, action, occurred_at)
+       SELECT 'tester', 'log.times', t::timestamptz FROM unnest($1::text[]) AS t RETURNING id::text AS id`,
+      [times],
+    );
+    const ids = rows.map((r) => r.id);
+    let events: AuditEvent[] = [];
+    await expect
+      .poll(
+        async () => {
+          events = (await json("/v1/audit?action=log.times&limit=100")).events.filter((e: AuditEvent) => ids.includes(e.id));
+          return events.length === times.length && events.every((e) => e.log_index !== null);
+        },
+        { timeout: 10_000, interval: 50 },
+      )
+      .toBe(true);
+    await checkpointAtLeast(Math.max(...events.map((e) => e.log_index as number)) + 1);
+    for (const e of events) {
+      const [leaf] = await leavesOf(e.log_index as number, (e.log_index as number) + 1);
+      const { log_index: _, ...fields } = e;
+      expect((leaf as Buffer).toString("utf8")).toBe(canonicalize(fields));
+    }
+    expect(events.map((e) => e.occurred_at)).toContain("0099-03-04T05:06:07.500Z");
   });
 
   it("refuses bad ranges with 400 and unknown checkpoints with 404; the key needs no token, the rest a reader", async () => {

@@ -1,4 +1,4 @@
-import { auditLogNodes, auditLogSegments } from "../../store/audit-log.js";
+import { auditLogBlockSegments, auditLogNodes } from "../../store/audit-log.js";
 import type { Queryable } from "../../store/db.js";
 import { type NodeHash, type NodeRef, nodesNeeded, subtreeOf } from "./merkle.js";
 
@@ -56,16 +56,21 @@ export class TreeView {
       // A level-8 node not stored yet (the sequencer's own round) is computed from its block.
       for (const r of stored) if (r.level === STORED_LEVEL && !this.nodes.has(key(r.level, r.index))) blocks.add(r.index);
     }
-    for (const b of blocks) await this.loadBlock(b);
+    await this.loadBlocks([...blocks]);
   }
 
   async loadBlock(b: number): Promise<void> {
-    if (this.blocks.has(b)) return;
-    this.blocks.add(b);
-    const end = Math.min((b + 1) * BLOCK, this.size);
-    for (const s of await auditLogSegments(this.q, b * BLOCK, end)) {
+    await this.loadBlocks([b]);
+  }
+
+  /** The leaf hashes of these blocks (within the size), all in one query. */
+  private async loadBlocks(wanted: number[]): Promise<void> {
+    const blocks = wanted.filter((b) => !this.blocks.has(b));
+    if (blocks.length === 0) return;
+    for (const b of blocks) this.blocks.add(b);
+    for (const s of await auditLogBlockSegments(this.q, blocks)) {
       s.hashes.forEach((h, i) => {
-        if (s.start + i < end && !this.leaves.has(s.start + i)) this.leaves.set(s.start + i, h);
+        if (s.start + i < this.size && !this.leaves.has(s.start + i)) this.leaves.set(s.start + i, h);
       });
     }
   }
